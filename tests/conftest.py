@@ -1,0 +1,21 @@
+"""Shared fixtures: the repository root and the failure cases collected from users of local servers."""
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# CI clones the repository with the shared folder beside it; so does every developer checkout.
+SHARED_CASES = REPO_ROOT.parent / "shared" / "cases"
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture
+def shared_cases() -> Path:
+    if not SHARED_CASES.is_dir():
+        pytest.fail(f"the failure cases were not found at {SHARED_CASES}; clone the repository beside shared/")
+    return SHARED_CASES
