@@ -1,0 +1,82 @@
+"""Find the model server to use: the configured one, a server on a usual local port, or none."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+
+# Ports the usual local servers listen on by default, with the servers that use each.
+DEFAULT_LOCAL_PORTS: tuple[tuple[int, str], ...] = (
+    (1234, "LM Studio"),
+    (8080, "llama.cpp / mlx_lm"),
+    (11434, "Ollama"),
+    (8000, "vLLM / llama-cpp-python"),
+)
+
+
+@dataclass(slots=True)
+class ServerInfo:
+    """The server a session talks to and what is known of its model."""
+
+    label: str
+    base_url: str
+    model: str
+    n_ctx: int | None = None
+    kv_bytes_per_token: int | None = None
+    embedded: bool = False
+    answer_grammar: bool = False
+    """True when answers are held to the path-and-fenced-file format by a GBNF grammar."""
+
+
+def api_base(base_url: str) -> str:
+    """Return the base URL ending in /v1 with no trailing slash."""
+    base = base_url.strip().rstrip("/")
+    return base if base.endswith("/v1") else f"{base}/v1"
+
+
+def server_root(base_url: str) -> str:
+    """Return the server's root URL, without the /v1 suffix."""
+    base = api_base(base_url)
+    return base[: -len("/v1")]
+
+
+async def list_models(base_url: str, api_key: str | None = None, timeout: float = 2.0) -> list[str] | None:
+    """Return the model ids a server lists at /v1/models, or None when nothing answers there."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
+            response = await http.get(f"{api_base(base_url)}/models", headers=headers)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    try:
+        entries = response.json().get("data", [])
+    except (ValueError, AttributeError):
+        return None
+    return [entry["id"] for entry in entries if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
+
+
+async def find_local_server(timeout: float = 0.5) -> tuple[str, str, list[str]] | None:
+    """Probe the usual local ports at once; return (base URL, server names, models) of the first that answers."""
+    urls = [f"http://127.0.0.1:{port}/v1" for port, _ in DEFAULT_LOCAL_PORTS]
+    answers = await asyncio.gather(*(list_models(url, timeout=timeout) for url in urls))
+    for (port, names), url, models in zip(DEFAULT_LOCAL_PORTS, urls, answers):
+        if models:
+            return url, names, models
+    return None
+
+
+async def read_llama_cpp_n_ctx(base_url: str, timeout: float = 2.0) -> int | None:
+    """Return the per-slot n_ctx that llama.cpp's /props reports, or None when the server has no /props."""
+    try:
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
+            response = await http.get(f"{server_root(base_url)}/props")
+        props = response.json() if response.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError):
+        return None
+    settings = props.get("default_generation_settings", {}) if isinstance(props, dict) else {}
+    n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
+    return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
