@@ -406,3 +406,18 @@ def test_schema_constrains_llama_cpp(spec, project):
     assert paths
     assert all(re.match(pattern, path) for path in paths), paths
     assert set(ids) <= {"FUNC-1"}
+
+
+def test_parse_plan_accepts_longest_name_the_schema_allows(spec, project):
+    # A small model under the schema's grammar wrote exactly this: a 64-character stem plus ".kt".
+    stem = "create.mVP1234567890_vampi-nougat-android-test-mock-heroku-jerry"
+    path = f"{MAIN}/{stem}.kt"
+    assert re.fullmatch(plan_schema(spec, project)["properties"]["tasks"]["items"]["properties"]["path"]["pattern"], path)
+    plan = parse_plan(plan_text(task(path)), spec, project, exists=lambda _: False)
+    assert plan.tasks[0].path == path
+
+
+def test_parse_plan_rejects_name_past_schema_bound(spec, project):
+    path = f"{MAIN}/{'H' * 65}.kt"
+    assert not re.fullmatch(plan_schema(spec, project)["properties"]["tasks"]["items"]["properties"]["path"]["pattern"], path)
+    assert any("too deep" in reason for reason in reasons_of(plan_text(task(path)), spec, project))

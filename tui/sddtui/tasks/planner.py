@@ -264,7 +264,10 @@ def _check_path(task_id: str, raw_path: object, spec: Spec, project: Project) ->
         return "", [f"Task {task_id} path {path} is outside the allowed folders; use a path inside {roots}."]
     root = project.root_of(path) or "."
     below_root = path.split("/") if root == "." else path[len(root) + 1 :].split("/")
-    if len(below_root) - 1 > MAX_SUBFOLDERS or max(len(part) for part in below_root) > MAX_SEGMENT_CHARS:
+    # The schema's pattern bounds the file name without its extension, so the check does the same.
+    file_stem = below_root[-1].rsplit(".", 1)[0] if "." in below_root[-1] else below_root[-1]
+    segments = [*below_root[:-1], file_stem]
+    if len(below_root) - 1 > MAX_SUBFOLDERS or max(len(part) for part in segments) > MAX_SEGMENT_CHARS:
         return "", [
             f"Task {task_id} path {path} is too deep or has a name over {MAX_SEGMENT_CHARS} characters; "
             f"use at most {MAX_SUBFOLDERS} folders below {root}."
@@ -304,8 +307,11 @@ def _requirement_ids(task_id: str, raw_ids: object, spec: Spec) -> tuple[list[st
 
 def save_plan(plan: Plan, path: Path) -> None:
     """Write `plan` as JSON to `path` atomically (a temporary file in the same folder, then os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise SddtuiError("tasks.plan_unwritable", path=path, reason=error.strerror or str(error)) from error
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(plan.model_dump_json(indent=2))
@@ -313,6 +319,9 @@ def save_plan(plan: Plan, path: Path) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise SddtuiError("tasks.plan_unwritable", path=path, reason=error.strerror or str(error)) from error
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -1,0 +1,336 @@
+"""Run the session loop headless against a scripted llama-cpp-python server, good input and bad."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from loopback import loopback_server  # noqa: F401
+from scripted_model import (
+    HABIT_FILE,
+    HABIT_PATH,
+    MAIN_ROOT,
+    ScriptedModel,
+    fenced_answer,
+    habit_plan,
+    split_tokens,
+    stream_of,
+)
+from sddtui.connect import connect_session
+from sddtui.events import ErrorOccurred, ProposalReady, TextReceived
+from sddtui.headless import ApproveMode, run_headless
+from sddtui.project import resolve_project
+from sddtui.settings import Settings
+from sddtui.spec.parse import load_spec
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def habit_spec():
+    return load_spec(REPO_ROOT / "specs" / "habit.md")
+
+
+@pytest.fixture
+def project(habit_spec, tmp_path):
+    return resolve_project(habit_spec, tmp_path, tmp_path)
+
+
+async def run_script(server, script: ScriptedModel, spec, project, mode=ApproveMode.ALL, **settings):
+    """Connect to the scripted server, run headless, and return (exit status, event records, session)."""
+    script.install(server)
+    session = await connect_session(spec, project, Settings(base_url=server.url, **settings))
+    records: list[dict] = []
+
+    def emit(event):
+        from sddtui.headless import event_record
+
+        records.append(event_record(event))
+
+    try:
+        status = await run_headless(session, mode, emit)
+    finally:
+        await session.aclose()
+    return status, records, session
+
+
+def kinds_of(records: list[dict]) -> list[str]:
+    return [record["event"] for record in records]
+
+
+def journal_kinds(project) -> list[str]:
+    journal = project.directory / ".sddtui" / "journal.jsonl"
+    return [json.loads(line)["kind"] for line in journal.read_text(encoding="utf-8").splitlines()]
+
+
+def written_files(project) -> list[str]:
+    return sorted(
+        path.relative_to(project.directory).as_posix()
+        for path in project.directory.rglob("*")
+        if path.is_file() and ".sddtui" not in path.parts
+    )
+
+
+async def test_approve_all_writes_the_file(loopback_server, habit_spec, project):
+    status, records, _ = await run_script(loopback_server, ScriptedModel(), habit_spec, project)
+
+    assert status == 0
+    assert kinds_of(records)[0] == "plan"
+    assert kinds_of(records)[-1] == "done"
+    assert "delta" in kinds_of(records)
+    assert (project.directory / HABIT_PATH).read_text(encoding="utf-8") == HABIT_FILE
+    assert written_files(project) == [HABIT_PATH]
+    applied = [record for record in records if record["event"] == "applied"]
+    assert applied == [{"event": "applied", "task_id": "T1", "path": HABIT_PATH, "bytes": len(HABIT_FILE)}]
+
+
+async def test_journal_precedes_each_write(loopback_server, habit_spec, project):
+    await run_script(loopback_server, ScriptedModel(), habit_spec, project)
+
+    kinds = journal_kinds(project)
+    for kind in ("session_started", "plan_prompt", "plan_answer", "plan", "prompt", "answer", "proposal", "decision", "write", "applied"):
+        assert kind in kinds
+    assert kinds.index("answer") < kinds.index("proposal") < kinds.index("decision") < kinds.index("write") < kinds.index("applied")
+
+
+async def test_requests_carry_max_tokens_and_usage(loopback_server, habit_spec, project):
+    script = ScriptedModel()
+    await run_script(loopback_server, script, habit_spec, project, max_answer_tokens=900)
+
+    assert script.chat_requests
+    for body in script.chat_requests:
+        assert isinstance(body["max_tokens"], int) and body["max_tokens"] > 0
+        assert body["stream"] is True
+        assert body["stream_options"] == {"include_usage": True}
+    assert script.task_requests[0]["max_tokens"] == 900
+
+
+async def test_plan_is_saved_and_reused(loopback_server, habit_spec, project):
+    await run_script(loopback_server, ScriptedModel(), habit_spec, project)
+    saved = json.loads((project.directory / ".sddtui" / "plan.json").read_text(encoding="utf-8"))
+    assert saved["tasks"][0]["state"] == "applied"
+
+    script = ScriptedModel()
+    status, records, _ = await run_script(loopback_server, script, habit_spec, project)
+    assert status == 0
+    assert script.chat_requests == []
+    assert "task_started" not in kinds_of(records)
+
+
+async def test_invalid_plan_is_asked_again(loopback_server, habit_spec, project):
+    script = ScriptedModel(plan=habit_plan("src/Habit.kt"))
+    script.install(loopback_server)
+    plans = iter([habit_plan("src/Habit.kt"), habit_plan(HABIT_PATH)])
+    original = script._chat
+
+    def chat(request):
+        if request.json().get("response_format", {}).get("type") == "json_object":
+            script.plan = next(plans, script.plan)
+        return original(request)
+
+    loopback_server.route("POST", "/v1/chat/completions", chat)
+    session = await connect_session(habit_spec, project, Settings(base_url=loopback_server.url))
+    events = [event async for event in session.make_plan()]
+    await session.aclose()
+
+    assert type(events[0]).__name__ == "PlanRejected"
+    assert "outside the allowed folders" in events[0].reasons[0]
+    assert type(events[-1]).__name__ == "PlanReady"
+    retry_prompt = [body for body in script.chat_requests if "response_format" in body][-1]["messages"]
+    assert "outside the allowed folders" in json.dumps(retry_prompt)
+
+
+async def test_approve_none_writes_nothing(loopback_server, habit_spec, project):
+    status, records, _ = await run_script(loopback_server, ScriptedModel(), habit_spec, project, ApproveMode.NONE)
+
+    assert status == 0
+    assert "rejected" in kinds_of(records)
+    assert "applied" not in kinds_of(records)
+    assert written_files(project) == []
+
+
+async def test_approve_clean_skips_proposals_with_findings(loopback_server, habit_spec, project):
+    answer = fenced_answer() + "\n" + fenced_answer(f"{MAIN_ROOT}/Extra.kt", "class Extra\n")
+    status, records, _ = await run_script(loopback_server, ScriptedModel(answers=[answer]), habit_spec, project, ApproveMode.CLEAN)
+
+    assert status == 0
+    assert "finding" in kinds_of(records)
+    assert "rejected" in kinds_of(records)
+    assert written_files(project) == []
+
+
+async def test_other_file_in_answer_is_not_applied(loopback_server, habit_spec, project):
+    answer = fenced_answer() + "\n" + fenced_answer(f"{MAIN_ROOT}/Extra.kt", "class Extra\n")
+    status, records, _ = await run_script(loopback_server, ScriptedModel(answers=[answer]), habit_spec, project)
+
+    proposal = next(record for record in records if record["event"] == "proposal")
+    assert proposal["not_applied"] == [f"{MAIN_ROOT}/Extra.kt"]
+    assert written_files(project) == [HABIT_PATH]
+
+
+async def test_answer_without_file_is_an_error(loopback_server, habit_spec, project):
+    script = ScriptedModel(answers=["I would create a Habit class with an id and a name."])
+    status, records, _ = await run_script(loopback_server, script, habit_spec, project)
+
+    assert status == 1
+    error = next(record for record in records if record["event"] == "error")
+    assert error["key"] == "answer_no_file"
+    assert HABIT_PATH in error["message"]
+    assert written_files(project) == []
+    answers = [json.loads(line) for line in (project.directory / ".sddtui" / "journal.jsonl").read_text().splitlines()]
+    assert any(record["kind"] == "answer" and "Habit class" in record["text"] for record in answers)
+
+
+async def test_answer_cut_off_is_blocked(loopback_server, habit_spec, project):
+    cut = f"{HABIT_PATH}\n```kotlin\npackage com.example.habittracker\n\ndata class Habit("
+    script = ScriptedModel(answers=[stream_of(split_tokens(cut), finish_reason="length")])
+    status, records, _ = await run_script(loopback_server, script, habit_spec, project)
+
+    proposal = next(record for record in records if record["event"] == "proposal")
+    assert proposal["blocked"] is True
+    assert any(finding["kind"] == "truncated" for finding in proposal["findings"])
+    assert next(record for record in records if record["event"] == "rejected")["reason"] == "blocked by findings"
+    assert written_files(project) == []
+
+
+async def test_dropped_connection_keeps_partial_answer(loopback_server, habit_spec, project):
+    tokens = split_tokens(fenced_answer())
+    script = ScriptedModel(answers=[stream_of(tokens, drop_after=5)])
+    status, records, _ = await run_script(loopback_server, script, habit_spec, project)
+
+    assert status == 1
+    error = next(record for record in records if record["event"] == "error")
+    assert error["task_id"] == "T1"
+    assert written_files(project) == []
+    journal = [json.loads(line) for line in (project.directory / ".sddtui" / "journal.jsonl").read_text().splitlines()]
+    answer = next(record for record in journal if record["kind"] == "answer")
+    assert answer["text"] == "".join(tokens[:4])
+
+
+async def test_refused_connection_names_the_url(habit_spec, project):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    from sddtui.errors import SddtuiError
+
+    with pytest.raises(SddtuiError) as raised:
+        await connect_session(habit_spec, project, Settings(base_url=url))
+    assert raised.value.key == "server_unreachable"
+    assert url in raised.value.render("en")
+    assert url in raised.value.render("ja")
+
+
+async def test_failed_write_leaves_no_file(loopback_server, habit_spec, project, monkeypatch):
+    real_replace = os.replace
+
+    def refuse_target(source, destination, *args, **kwargs):
+        if str(destination).endswith(HABIT_PATH):
+            raise OSError(28, "No space left on device")
+        return real_replace(source, destination, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", refuse_target)
+    status, records, _ = await run_script(loopback_server, ScriptedModel(), habit_spec, project)
+
+    assert status == 1
+    error = next(record for record in records if record["event"] == "error")
+    assert "No space left on device" in error["message"]
+    assert written_files(project) == []
+    leftovers = [path.name for path in (project.directory / MAIN_ROOT).iterdir()] if (project.directory / MAIN_ROOT).exists() else []
+    assert leftovers == []
+    assert "write_failed" in journal_kinds(project)
+
+
+async def test_prompt_too_large_is_not_sent(loopback_server, habit_spec, project):
+    script = ScriptedModel(token_count=5000)
+    script.install(loopback_server)
+    session = await connect_session(habit_spec, project, Settings(base_url=loopback_server.url))
+    session.server.n_ctx = 4096
+    async for _ in session.make_plan():
+        pass
+    events = [event async for event in session.run_task(session.plan.tasks[0])]
+    await session.aclose()
+
+    assert isinstance(events[-1], ErrorOccurred)
+    message = events[-1].error.render("en")
+    assert "4096" in message and "5" in message
+    assert script.task_requests == []
+
+
+async def test_stop_keeps_what_arrived(loopback_server, habit_spec, project):
+    tokens = split_tokens(fenced_answer(), size=2)
+    script = ScriptedModel(answers=[stream_of(tokens, delay=0.02)])
+    script.install(loopback_server)
+    session = await connect_session(habit_spec, project, Settings(base_url=loopback_server.url))
+    async for _ in session.make_plan():
+        pass
+
+    received: list[str] = []
+    last = None
+    async for event in session.run_task(session.plan.tasks[0]):
+        if isinstance(event, TextReceived):
+            received.append(event.text)
+            if len(received) == 6:
+                session.stop_stream()
+        last = event
+    await session.aclose()
+
+    assert 6 <= len(received) < len(tokens)
+    assert isinstance(last, (ProposalReady, ErrorOccurred))
+    journal = [json.loads(line) for line in (project.directory / ".sddtui" / "journal.jsonl").read_text().splitlines()]
+    answer = next(record for record in journal if record["kind"] == "answer")
+    assert answer["stopped"] is True
+    assert answer["text"] == "".join(received)
+    await asyncio.wait_for(loopback_server.client_closed.wait(), 5)
+
+
+def test_cli_missing_spec_names_the_path(tmp_path, capsys):
+    from sddtui.cli import main
+
+    missing = tmp_path / "nope.md"
+    status = main(["run", str(missing), "--approve", "none", "--lang", "en"])
+    assert status == 1
+    assert str(missing) in capsys.readouterr().err
+
+
+def test_cli_missing_spec_in_japanese(tmp_path, capsys):
+    from sddtui.cli import main
+
+    missing = tmp_path / "nope.md"
+    assert main(["plan", str(missing), "--lang", "ja"]) == 1
+    err = capsys.readouterr().err
+    assert str(missing) in err
+    assert any("\u3040" <= ch <= "\u30ff" for ch in err)
+
+
+def test_cli_version_is_fast_to_import():
+    import subprocess
+
+    code = "import sys, sddtui.cli; print(sorted(m for m in ('textual', 'httpx', 'pydantic') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+async def test_unwritable_plan_is_an_error(loopback_server, habit_spec, project, monkeypatch):
+    real_replace = os.replace
+
+    def refuse_plan(source, destination, *args, **kwargs):
+        if str(destination).endswith("plan.json"):
+            raise OSError(13, "Permission denied")
+        return real_replace(source, destination, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", refuse_plan)
+    status, records, _ = await run_script(loopback_server, ScriptedModel(), habit_spec, project)
+
+    assert status == 1
+    error = next(record for record in records if record["event"] == "error")
+    assert error["key"] == "tasks.plan_unwritable"
+    assert "Permission denied" in error["message"]
+    assert written_files(project) == []

@@ -1,0 +1,1 @@
+"""Provide the Textual workbench: spec tree, streaming task view, review and gauges."""

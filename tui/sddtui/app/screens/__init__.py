@@ -1,0 +1,1 @@
+"""Provide the workbench screen and its modal dialogs."""

@@ -1,0 +1,501 @@
+"""Provide the Session: the plan, stream, check, review and apply loop that both front ends drive."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from sddtui.edits.apply import apply_atomic, read_text_or_none, resolve_inside
+from sddtui.edits.model import Proposal
+from sddtui.edits.proposal import build_proposal
+from sddtui.errors import SddtuiError
+from sddtui.events import (
+    ErrorOccurred,
+    FindingRaised,
+    PlanReady,
+    PlanRejected,
+    ProposalReady,
+    SessionEvent,
+    TaskApplied,
+    TaskRejected,
+    TaskStarted,
+    TextReceived,
+    UsageUpdated,
+)
+from sddtui.guards.model import Finding, Severity
+from sddtui.journal import Journal, plan_path
+from sddtui.llm.client import ChatClient
+from sddtui.llm.embedded import EmbeddedEngine
+from sddtui.llm.grammar import answer_grammar
+from sddtui.llm.events import (
+    AnswerDelta,
+    ReasoningDelta,
+    StreamFailed,
+    StreamFinished,
+    TimingsReported,
+    ToolCallDelta,
+    UsageReported,
+)
+from sddtui.llm.server import ServerInfo
+from sddtui.project import Project
+from sddtui.settings import Settings
+from sddtui.spec.model import Spec
+from sddtui.tasks.model import Plan, Task, TaskState
+from sddtui.tasks.planner import PlanInvalid, load_plan, parse_plan, plan_messages, plan_schema, save_plan
+from sddtui.tasks.prompt import fence_tag, task_messages
+
+# Tokens kept free between the prompt and n_ctx for the chat template and the end of the answer.
+CONTEXT_MARGIN_TOKENS = 64
+# The smallest max_tokens worth sending; below it a task is reported as not fitting.
+MIN_ANSWER_TOKENS = 256
+# How often an estimated usage update is yielded while tokens stream in, in seconds.
+USAGE_INTERVAL = 0.1
+# Rough characters per token, used only until the server reports exact counts.
+CHARS_PER_TOKEN = 4
+PLAN_MAX_TOKENS = 1024
+
+
+def spec_sha256(spec: Spec) -> str:
+    """Return the hash of the spec's text, which ties a saved plan to the spec it came from."""
+    return hashlib.sha256(spec.text.encode("utf-8")).hexdigest()
+
+
+class Session:
+    """One run over a spec: plans, streams each task, checks the answer, and applies approved files."""
+
+    def __init__(
+        self,
+        *,
+        spec: Spec,
+        project: Project,
+        client: ChatClient,
+        server: ServerInfo,
+        journal: Journal,
+        settings: Settings,
+        engine: EmbeddedEngine | None = None,
+    ) -> None:
+        self.spec = spec
+        self.project = project
+        self.client = client
+        self.server = server
+        self.journal = journal
+        self.settings = settings
+        self.engine = engine
+        self.plan: Plan | None = None
+        self.proposals: dict[str, Proposal] = {}
+        self._feedback: dict[str, list[str]] = {}
+        self._stop_requested: asyncio.Event | None = None
+
+    # Planning
+
+    async def make_plan(self) -> AsyncIterator[SessionEvent]:
+        """Load the saved plan for this spec, or ask the model for one until it is valid."""
+        saved = self._load_saved_plan()
+        if saved is not None:
+            self.plan = saved
+            self.journal.append("plan_resumed", plan=saved)
+            yield PlanReady(saved)
+            return
+
+        feedback: list[str] = []
+        schema = plan_schema(self.spec, self.project)
+        existing = self._existing_files()
+        for attempt in range(1, self.settings.plan_attempts + 1):
+            messages = plan_messages(self.spec, self.project, existing, feedback)
+            self.journal.append("plan_prompt", attempt=attempt, messages=messages, schema=schema)
+            try:
+                text = await self.client.complete_json(
+                    messages, model=self.server.model, max_tokens=PLAN_MAX_TOKENS, schema=schema
+                )
+            except SddtuiError as error:
+                self.journal.append("error", stage="plan", error=error.render("en"))
+                yield ErrorOccurred(error)
+                return
+            self.journal.append("plan_answer", attempt=attempt, text=text)
+
+            try:
+                plan = parse_plan(text, self.spec, self.project, exists=self._exists)
+            except PlanInvalid as invalid:
+                feedback = invalid.reasons
+                self.journal.append("plan_rejected", attempt=attempt, reasons=invalid.reasons)
+                yield PlanRejected(attempt=attempt, reasons=invalid.reasons)
+                continue
+
+            plan.model = self.server.model
+            plan.spec_sha256 = spec_sha256(self.spec)
+            self.journal.append("plan", plan=plan)
+            try:
+                self._save_plan(plan)
+            except SddtuiError as error:
+                self.journal.append("error", stage="plan", key=error.key, error=error.render("en"))
+                yield ErrorOccurred(error)
+                return
+            self.plan = plan
+            yield PlanReady(plan)
+            return
+
+        error = SddtuiError("plan_failed", attempts=self.settings.plan_attempts, reasons="; ".join(feedback))
+        self.journal.append("error", stage="plan", error=error.render("en"))
+        yield ErrorOccurred(error)
+
+    def _load_saved_plan(self) -> Plan | None:
+        """Return the saved plan when it was made from this very spec text."""
+        path = plan_path(self.project.directory)
+        if not path.is_file():
+            return None
+        plan = load_plan(path)
+        return plan if plan.spec_sha256 == spec_sha256(self.spec) else None
+
+    def _save_plan(self, plan: Plan) -> None:
+        """Write the plan beside the journal."""
+        save_plan(plan, plan_path(self.project.directory))
+
+    def _exists(self, relative_path: str) -> bool:
+        """Return True when the project already has this file."""
+        return resolve_inside(self.project.directory, relative_path).is_file()
+
+    def _existing_files(self) -> list[str]:
+        """List the files already under the allowed roots, relative to the project."""
+        found: list[str] = []
+        for root in self.project.allowed_roots:
+            folder = self.project.directory / root
+            if folder.is_dir():
+                found.extend(
+                    path.relative_to(self.project.directory).as_posix()
+                    for path in sorted(folder.rglob("*"))
+                    if path.is_file()
+                )
+        return found[:200]
+
+    def next_pending(self) -> Task | None:
+        """Return the first task that has no decision yet."""
+        if self.plan is None:
+            return None
+        for task in self.plan.tasks:
+            if task.state in (TaskState.PENDING, TaskState.FAILED):
+                return task
+        return None
+
+    # One task
+
+    def stop_stream(self) -> None:
+        """Stop the running stream now; what arrived is kept and still becomes a proposal."""
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+
+    async def run_task(self, task: Task, note: str = "") -> AsyncIterator[SessionEvent]:
+        """Send one task, stream the answer, check it and yield the proposal (or the error)."""
+        target = resolve_inside(self.project.directory, task.path)
+        current = read_text_or_none(target)
+        messages = task_messages(
+            self.spec, self.project, task, current, note=note, feedback=self._feedback.get(task.id, [])
+        )
+        prompt_tokens, prompt_exact = await self._count_prompt_tokens(messages)
+        max_tokens = self._answer_budget(prompt_tokens)
+        if max_tokens is None:
+            error = SddtuiError(
+                "prompt_too_large",
+                task=task.id,
+                prompt_tokens=prompt_tokens,
+                n_ctx=self.server.n_ctx,
+                needed=prompt_tokens + MIN_ANSWER_TOKENS + CONTEXT_MARGIN_TOKENS,
+            )
+            self._fail(task, error)
+            yield ErrorOccurred(error, task)
+            return
+
+        task.state = TaskState.RUNNING
+        self.journal.append("prompt", task_id=task.id, messages=messages, max_tokens=max_tokens, note=note)
+        yield TaskStarted(task, prompt_tokens, prompt_exact, max_tokens, self.server.n_ctx)
+
+        result = _StreamResult()
+        extra = None
+        if self.server.answer_grammar:
+            extra = {"grammar": answer_grammar(task.path, fence_tag(self.spec), max_tokens)}
+        async for event in self._stream(messages, max_tokens, prompt_tokens, prompt_exact, extra, result):
+            yield event
+
+        self.journal.append(
+            "answer",
+            task_id=task.id,
+            text=result.answer,
+            reasoning=result.reasoning,
+            tool_calls=result.tool_calls,
+            finish_reason=result.finish_reason,
+            usage=result.usage,
+            stopped=result.stopped,
+        )
+        yield self._usage_event(result, exact=result.usage is not None)
+
+        async for event in self._review(task, result):
+            yield event
+
+    async def _stream(
+        self,
+        messages: list[dict],
+        max_tokens: int,
+        prompt_tokens: int,
+        prompt_exact: bool,
+        extra: dict | None,
+        result: _StreamResult,
+    ) -> AsyncIterator[SessionEvent]:
+        """Pump the client's stream into `result`, yielding text and usage until it ends or is stopped."""
+        self._stop_requested = asyncio.Event()
+        queue: asyncio.Queue = asyncio.Queue()
+        done = object()
+
+        async def pump() -> None:
+            try:
+                async for stream_event in self.client.stream_chat(
+                    messages,
+                    model=self.server.model,
+                    max_tokens=max_tokens,
+                    temperature=self.settings.temperature,
+                    extra=extra,
+                ):
+                    await queue.put(stream_event)
+            finally:
+                await queue.put(done)
+
+        pump_task = asyncio.create_task(pump())
+        stop_wait = asyncio.create_task(self._stop_requested.wait())
+        result.prompt_tokens = prompt_tokens
+        result.prompt_exact = prompt_exact
+        result.started = time.monotonic()
+        last_usage = 0.0
+        try:
+            while True:
+                get = asyncio.ensure_future(queue.get())
+                finished, _ = await asyncio.wait({get, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                if get not in finished:
+                    get.cancel()
+                    result.stopped = True
+                    break
+                stream_event = get.result()
+                if stream_event is done:
+                    break
+                text_event = result.absorb(stream_event)
+                if text_event is not None:
+                    yield text_event
+                    now = time.monotonic()
+                    if now - last_usage >= USAGE_INTERVAL:
+                        last_usage = now
+                        yield self._usage_event(result, exact=False)
+        finally:
+            stop_wait.cancel()
+            if not pump_task.done():
+                pump_task.cancel()
+            try:
+                await pump_task
+            except asyncio.CancelledError:
+                pass
+            self._stop_requested = None
+
+    def _usage_event(self, result: _StreamResult, exact: bool) -> UsageUpdated:
+        """Build a usage update from what the stream reported or what was counted."""
+        if exact and result.usage is not None:
+            prompt_tokens = result.usage["prompt_tokens"]
+            completion_tokens = result.usage["completion_tokens"]
+        else:
+            prompt_tokens = result.prompt_tokens
+            completion_tokens = result.answer_chunks + result.reasoning_chunks
+        return UsageUpdated(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            reasoning_tokens=result.reasoning_chunks,
+            exact=exact and result.usage is not None,
+            n_ctx=self.server.n_ctx,
+            tokens_per_second=result.tokens_per_second(),
+        )
+
+    async def _review(self, task: Task, result: _StreamResult) -> AsyncIterator[SessionEvent]:
+        """Turn a finished stream into a proposal with findings, or into an error."""
+        if result.failure is not None:
+            self._fail(task, result.failure)
+            yield ErrorOccurred(result.failure, task)
+            return
+        if not result.answer.strip():
+            if result.tool_calls:
+                names = ", ".join(str(call["name"]) for call in result.tool_calls.values())
+                error = SddtuiError("answer_tool_call", task=task.id, names=names)
+            elif result.reasoning.strip():
+                error = SddtuiError("answer_reasoning_only", task=task.id, finish=result.finish_reason or "none")
+            else:
+                error = SddtuiError("answer_empty", task=task.id)
+            self._fail(task, error)
+            yield ErrorOccurred(error, task)
+            return
+
+        try:
+            proposal = build_proposal(task, result.answer, self.project.directory)
+        except SddtuiError as error:
+            self._fail(task, error)
+            yield ErrorOccurred(error, task)
+            return
+
+        if result.stopped:
+            proposal.findings.append(
+                Finding(
+                    kind="stopped",
+                    severity=Severity.WARN,
+                    message="The stream was stopped before the model finished.",
+                    feedback="Write the complete file in one block.",
+                )
+            )
+        elif result.finish_reason == "length" and not proposal.blocked:
+            proposal.findings.append(
+                Finding(
+                    kind="length",
+                    severity=Severity.WARN,
+                    message="The answer reached max_tokens; the file may be incomplete.",
+                    feedback="Keep the file short and write it completely.",
+                )
+            )
+
+        self._feedback[task.id] = [finding.feedback for finding in proposal.findings if finding.feedback]
+        for finding in proposal.findings:
+            self.journal.append("finding", task_id=task.id, finding=finding)
+            yield FindingRaised(task, finding)
+        self.journal.append("proposal", task_id=task.id, proposal=proposal)
+        self.proposals[task.id] = proposal
+        task.state = TaskState.PROPOSED
+        yield ProposalReady(task, proposal)
+
+    def _fail(self, task: Task, error: SddtuiError) -> None:
+        """Mark the task failed and record why."""
+        task.state = TaskState.FAILED
+        self.journal.append("error", task_id=task.id, key=error.key, error=error.render("en"))
+
+    async def _count_prompt_tokens(self, messages: list[dict]) -> tuple[int, bool]:
+        """Count the prompt's tokens with the server's tokenizer, else estimate them from its length."""
+        text = "\n".join(str(message.get("content", "")) for message in messages)
+        exact = await self.client.count_tokens(text)
+        if exact is not None:
+            # NOTE: the chat template adds a few tokens per message that this count does not see.
+            return exact + 8 * len(messages), False
+        return len(text) // CHARS_PER_TOKEN + 8 * len(messages), False
+
+    def _answer_budget(self, prompt_tokens: int) -> int | None:
+        """Return max_tokens for an answer: the setting, lowered to what the context has left."""
+        budget = self.settings.max_answer_tokens
+        if self.server.n_ctx is not None:
+            budget = min(budget, self.server.n_ctx - prompt_tokens - CONTEXT_MARGIN_TOKENS)
+        return budget if budget >= MIN_ANSWER_TOKENS else None
+
+    # Decisions
+
+    async def approve(self, task: Task, proposal: Proposal) -> SessionEvent:
+        """Write an approved proposal atomically, journaling the decision and the write first."""
+        if proposal.blocked:
+            kinds = ", ".join(sorted({finding.kind for finding in proposal.findings if finding.severity == "block"}))
+            return ErrorOccurred(SddtuiError("approve_blocked", task=task.id, kinds=kinds), task)
+
+        self.journal.append("decision", task_id=task.id, decision="approve", path=proposal.path)
+        self.journal.append("write", task_id=task.id, path=proposal.path, bytes=len(proposal.new_content.encode()))
+        try:
+            written = apply_atomic(self.project.directory, proposal.path, proposal.new_content, proposal.old_sha256)
+        except SddtuiError as error:
+            self.journal.append("write_failed", task_id=task.id, path=proposal.path, error=error.render("en"))
+            return ErrorOccurred(error, task)
+
+        self.journal.append("applied", task_id=task.id, path=proposal.path, bytes=written)
+        task.state = TaskState.APPLIED
+        return self._save_progress(task) or TaskApplied(task, proposal.path, written)
+
+    async def reject(self, task: Task, proposal: Proposal | None, reason: str) -> TaskRejected | ErrorOccurred:
+        """Record a rejection; nothing is written."""
+        self.journal.append("decision", task_id=task.id, decision="reject", reason=reason)
+        task.state = TaskState.REJECTED
+        return self._save_progress(task) or TaskRejected(task, reason)
+
+    def _save_progress(self, task: Task) -> ErrorOccurred | None:
+        """Save the plan with its task states so a later run resumes; return the error when saving failed."""
+        if self.plan is None:
+            return None
+        try:
+            self._save_plan(self.plan)
+        except SddtuiError as error:
+            self.journal.append("error", task_id=task.id, key=error.key, error=error.render("en"))
+            return ErrorOccurred(error, task)
+        return None
+
+    async def aclose(self) -> None:
+        """Stop any stream, close the client and stop the embedded engine."""
+        self.stop_stream()
+        await self.client.aclose()
+        if self.engine is not None:
+            await self.engine.stop()
+        self.journal.append("session_closed")
+
+
+class _StreamResult:
+    """What one answer's stream delivered, accumulated event by event."""
+
+    def __init__(self) -> None:
+        self.answer_parts: list[str] = []
+        self.reasoning_parts: list[str] = []
+        self.tool_calls: dict[int, dict] = {}
+        self.answer_chunks = 0
+        self.reasoning_chunks = 0
+        self.usage: dict | None = None
+        self.timings: dict | None = None
+        self.finish_reason: str | None = None
+        self.failure: SddtuiError | None = None
+        self.stopped = False
+        self.prompt_tokens = 0
+        self.prompt_exact = False
+        self.started = 0.0
+        self.first_token_at: float | None = None
+
+    @property
+    def answer(self) -> str:
+        return "".join(self.answer_parts)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_parts)
+
+    def absorb(self, event) -> TextReceived | None:
+        """Add one stream event; return the text event to show, if any."""
+        match event:
+            case AnswerDelta(text=text):
+                self._mark_first_token()
+                self.answer_parts.append(text)
+                self.answer_chunks += 1
+                return TextReceived(text)
+            case ReasoningDelta(text=text):
+                self._mark_first_token()
+                self.reasoning_parts.append(text)
+                self.reasoning_chunks += 1
+                return TextReceived(text, reasoning=True)
+            case ToolCallDelta(index=index, id=call_id, name=name, arguments=arguments):
+                call = self.tool_calls.setdefault(index, {"id": None, "name": None, "arguments": ""})
+                call["id"] = call["id"] or call_id
+                call["name"] = call["name"] or name
+                call["arguments"] += arguments
+            case UsageReported(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total):
+                self.usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+            case TimingsReported(values=values):
+                self.timings = dict(values)
+            case StreamFinished(reason=reason):
+                self.finish_reason = reason
+            case StreamFailed(error=error):
+                self.failure = error
+        return None
+
+    def _mark_first_token(self) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.monotonic()
+
+    def tokens_per_second(self) -> float | None:
+        """Return the generation speed: the server's own figure when it sent timings, else measured here."""
+        if self.timings and self.timings.get("predicted_per_second"):
+            return float(self.timings["predicted_per_second"])
+        if self.first_token_at is None:
+            return None
+        elapsed = time.monotonic() - self.first_token_at
+        count = self.answer_chunks + self.reasoning_chunks
+        return count / elapsed if elapsed > 0 and count > 1 else None
