@@ -91,7 +91,9 @@ def test_system_message_format(spec, project):
     system = task_messages(spec, project, make_task(), None)[0]
     assert system["role"] == "system"
     content = system["content"]
-    assert f"{MAIN}/data/Habit.kt\n```kotlin\n" in content
+    assert f"the path: {MAIN}/data/Habit.kt\n" in content
+    assert "a line with ```kotlin, then every line" in content
+    assert "<" not in content, "a placeholder in the format example gets copied by small models"
     assert "ONE fenced code block" in content
     assert "Answer once" in content
     assert "English only" in content
@@ -174,4 +176,4 @@ def test_file_package_python_is_none(tmp_path):
     spec = parse_spec(text, tmp_path / "spec.md")
     project = resolve_project(spec, None, tmp_path)
     assert file_package(spec, project, "src/habits/core.py") is None
-    assert "```python\n" in task_messages(spec, project, make_task("src/habits/core.py"), None)[0]["content"]
+    assert "```python," in task_messages(spec, project, make_task("src/habits/core.py"), None)[0]["content"]

@@ -85,9 +85,10 @@ def task_messages(
     tag = fence_tag(spec)
     system = (
         "You write exactly one source file for one task of a software project.\n"
-        "Answer format: the file path alone on one line, then the complete file in ONE fenced code block, "
-        "like this:\n"
-        f"{task.path}\n```{tag}\n<the complete file>\n```\n"
+        "Answer format: the complete file in ONE fenced code block, in three parts and nothing else:\n"
+        f"1. a line with the path: {task.path}\n"
+        f"2. a line with ```{tag}, then every line of the file's source code\n"
+        "3. a line with ``` that closes the block.\n"
         "Write nothing before or after it. Answer once and stop: never repeat the file.\n"
         "Write the whole file, with no placeholders such as \"rest unchanged\".\n"
         f"Write comments and any user-visible text in {language} only; never add a second version in another language.\n"
