@@ -64,7 +64,7 @@ async def connect_session(spec: Spec, project: Project, settings: Settings) -> S
 
 
 async def _configured_server(settings: Settings) -> ServerInfo:
-    """Check that the configured server answers and pick its model."""
+    """Check that the configured server responds and pick its model."""
     base_url = settings.base_url or ""
     models = await list_models(base_url, api_key=settings.api_key, timeout=10.0)
     if models is None:

@@ -28,7 +28,7 @@ from sddtui.tasks.model import TaskState
 
 
 class ApproveMode(StrEnum):
-    """Which proposals a headless run applies."""
+    """Approval mode: the proposals a headless run applies."""
 
     NONE = "none"
     CLEAN = "clean"
@@ -151,7 +151,7 @@ async def run_headless(session: Session, mode: ApproveMode, emit: Callable[[Sess
 
 
 async def _decide(session: Session, task, proposal, mode: ApproveMode) -> SessionEvent:
-    """Approve or reject one proposal as the approval mode says; blocked proposals are always rejected."""
+    """Approve or reject one proposal according to the approval mode; blocked proposals are always rejected."""
     if proposal.blocked:
         return await session.reject(task, proposal, "blocked by findings")
     if mode is ApproveMode.ALL or (mode is ApproveMode.CLEAN and not proposal.findings):

@@ -432,7 +432,7 @@ class Session:
 
 
 class _StreamResult:
-    """What one answer's stream delivered, accumulated event by event."""
+    """The text, counts and outcome of one answer's stream, accumulated event by event."""
 
     def __init__(self) -> None:
         self.answer_parts: list[str] = []

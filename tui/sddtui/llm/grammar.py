@@ -1,8 +1,8 @@
-"""Build the GBNF grammar that holds a small model to the answer format: path line, one fenced file."""
+"""Build the GBNF grammar that constrains a small model to the answer format: path line, one fenced file."""
 
 from __future__ import annotations
 
-# Longest line the grammar allows, in characters. With the line count below, the whole answer
+# Maximum line length the grammar allows, in characters. With the line count below, the whole answer
 # stays within max_tokens, since no token is shorter than one character.
 MAX_LINE_CHARS = 100
 FENCE_OVERHEAD_CHARS = 16

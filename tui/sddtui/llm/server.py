@@ -43,7 +43,7 @@ def server_root(base_url: str) -> str:
 
 
 async def list_models(base_url: str, api_key: str | None = None, timeout: float = 2.0) -> list[str] | None:
-    """Return the model ids a server lists at /v1/models, or None when nothing answers there."""
+    """Return the model ids a server lists at /v1/models, or None when nothing responds there."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
         async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
@@ -60,7 +60,7 @@ async def list_models(base_url: str, api_key: str | None = None, timeout: float 
 
 
 async def find_local_server(timeout: float = 0.5) -> tuple[str, str, list[str]] | None:
-    """Probe the usual local ports at once; return (base URL, server names, models) of the first that answers."""
+    """Probe the usual local ports at once; return (base URL, server names, models) of the first that responds."""
     urls = [f"http://127.0.0.1:{port}/v1" for port, _ in DEFAULT_LOCAL_PORTS]
     answers = await asyncio.gather(*(list_models(url, timeout=timeout) for url in urls))
     for (port, names), url, models in zip(DEFAULT_LOCAL_PORTS, urls, answers):
