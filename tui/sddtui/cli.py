@@ -91,7 +91,7 @@ def _dispatch(arguments: argparse.Namespace, lang: str) -> int:
 
     if arguments.command == "workbench":
         return _run_workbench(spec, project, settings, lang, arguments.theme)
-    print(translate("cli_project", lang, path=project.directory, origin=project.origin), file=sys.stderr)
+    print(translate("cli_project", lang, path=project.directory, origin=translate(f"project_origin.{project.origin}", lang)), file=sys.stderr)
     if arguments.command == "run":
         return asyncio.run(_run(spec, project, settings, lang, arguments.approve))
     return asyncio.run(_plan(spec, project, settings, lang, arguments.json))

@@ -56,6 +56,12 @@ class SpecTree(Tree[str]):
     def _add_spec_sections(self) -> None:
         """Add the spec's sections and the (empty) Tasks node."""
         spec = self._spec
+        # The project directory is where approved files land, so it stays in sight at the top.
+        project_line = translate(
+            "app.tree.project", self._lang, directory=str(self._project.directory),
+            origin=translate(f"project_origin.{self._project.origin}", self._lang),
+        )
+        self.root.add_leaf(Text(project_line, style="bold"))
         objective = [_first_line(spec.objective)] if spec.objective.strip() else []
         self._section("app.tree.objective", objective)
         self._section(
@@ -74,9 +80,6 @@ class SpecTree(Tree[str]):
         self._section("app.tree.constraints", [_first_line(item) for item in spec.constraints])
         roots = [translate("app.tree.source_root", self._lang, root=root) for root in spec.source_roots]
         roots += [translate("app.tree.test_root", self._lang, root=root) for root in spec.test_roots]
-        roots.append(
-            translate("app.tree.project", self._lang, directory=str(self._project.directory), origin=self._project.origin)
-        )
         self._section("app.tree.roots", roots)
 
         self._tasks_node = self.root.add(Text(translate("app.tree.tasks", self._lang)), expand=True)
