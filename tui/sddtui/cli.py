@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -91,6 +90,8 @@ def _dispatch(arguments: argparse.Namespace, lang: str) -> int:
 
     if arguments.command == "workbench":
         return _run_workbench(spec, project, settings, lang, arguments.theme)
+    import asyncio  # imported here: `sddtui --version` and the workbench do not need it at start-up
+
     print(translate("cli_project", lang, path=project.directory, origin=translate(f"project_origin.{project.origin}", lang)), file=sys.stderr)
     if arguments.command == "run":
         return asyncio.run(_run(spec, project, settings, lang, arguments.approve))
