@@ -90,7 +90,7 @@ def first_frame(bare: bool) -> None:
                 app = create_app(spec, project, connect=never_connect, lang="en", theme=None)
             marks["app_built"] = seconds_since_spawn()
             async with app.run_test(size=(120, 40)) as pilot:
-                marks["mounted"] = seconds_since_spawn()
+                marks["ready"] = seconds_since_spawn()
                 deadline = time.monotonic() + 30
                 while "first_frame" not in marks and time.monotonic() < deadline:
                     await pilot.pause(0.001)
@@ -105,9 +105,21 @@ def first_frame(bare: bool) -> None:
 # Parent
 
 
-def spawn(command: list[str]) -> tuple[float, dict[str, float]]:
+def child_environment(cache_directory: str) -> dict[str, str]:
+    """Return the environment for the measured processes, with bytecode cached in `cache_directory`.
+
+    An editable install keeps sddtui's sources in the repository, where PYTHONDONTWRITEBYTECODE (set
+    in some sandboxes and containers) would make every run compile them again. Caching all bytecode
+    in a fresh folder, filled by one warm-up run, measures what an installed package costs.
+    """
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    environment["PYTHONPYCACHEPREFIX"] = cache_directory
+    return environment
+
+
+def spawn(command: list[str], environment: dict[str, str]) -> tuple[float, dict[str, float]]:
     """Run `command` to its end; return its wall time and the marks it printed."""
-    environment = dict(os.environ)
+    environment = dict(environment)
     started = monotonic_ns()
     environment[START_VARIABLE] = str(started)
     completed = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
@@ -122,42 +134,58 @@ def spawn(command: list[str]) -> tuple[float, dict[str, float]]:
     return elapsed, marks
 
 
-def median_run(command: list[str], runs: int) -> tuple[float, dict[str, float]]:
-    """Run `command` `runs` times; return the median wall time and the median of each mark."""
+def median_run(command: list[str], runs: int, environment: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """Run `command` once to warm the caches, then `runs` times; return the median wall time and marks."""
+    spawn(command, environment)
     walls: list[float] = []
     all_marks: dict[str, list[float]] = {}
     for _ in range(runs):
-        wall, marks = spawn(command)
+        wall, marks = spawn(command, environment)
         walls.append(wall)
         for name, value in marks.items():
             all_marks.setdefault(name, []).append(value)
     return statistics.median(walls), {name: statistics.median(values) for name, values in all_marks.items()}
 
 
-def version_imports() -> tuple[list[str], list[tuple[int, str]]]:
-    """Return the heavy modules `sddtui --version` imports and its five costliest top-level imports."""
+def version_imports(runs: int, environment: dict[str, str]) -> tuple[list[str], list[tuple[float, str]]]:
+    """Return the heavy packages `sddtui --version` imports and the median cost of each import of sddtui.cli.
+
+    The costs are cumulative microseconds from `python -X importtime`, medians of `runs` processes.
+    """
     code = "import sys; sys.argv = ['sddtui', '--version']; from sddtui.cli import main; main()"
-    completed = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=False
-    )
-    heavy: list[str] = []
-    top_level: list[tuple[int, str]] = []
-    for line in completed.stderr.splitlines():
-        match = re.match(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)", line)
-        if match is None:
-            continue
-        cumulative, indent, name = int(match.group(1)), match.group(2), match.group(3)
-        if name.split(".")[0] in HEAVY_MODULES:
-            heavy.append(name)
-        # importtime indents nested imports by two spaces; the top level has one.
-        if len(indent) <= 1:
-            top_level.append((cumulative, name))
-    top_level.sort(reverse=True)
-    return sorted({name.split(".")[0] for name in heavy}), top_level[:5]
+    heavy: set[str] = set()
+    costs: dict[str, list[int]] = {}
+    for _ in range(runs):
+        completed = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", code],
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        # importtime prints a module after the modules it imported, indented two spaces deeper,
+        # so the lines at depth 3 just before "sddtui.cli" at depth 1 are what cli.py imports.
+        children: list[tuple[int, str]] = []
+        for line in completed.stderr.splitlines():
+            match = re.match(r"import time:\s+\d+ \|\s+(\d+) \|( +)(\S+)", line)
+            if match is None:
+                continue
+            cumulative, depth, name = int(match.group(1)), len(match.group(2)), match.group(3)
+            if name.split(".")[0] in HEAVY_MODULES:
+                heavy.add(name.split(".")[0])
+            if depth == 3:
+                children.append((cumulative, name))
+            elif depth == 1:
+                if name == "sddtui.cli":
+                    for child_cost, child in children + [(cumulative, name)]:
+                        costs.setdefault(child, []).append(child_cost)
+                children = []
+    medians = sorted(((statistics.median(values), name) for name, values in costs.items()), reverse=True)
+    return sorted(heavy), medians
 
 
 def main() -> int:
-    """Measure every command and print the medians and ratios."""
+    """Parse the arguments, then run a first-frame child or the whole measurement."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="fresh processes per command; the median is reported (default 10)")
     parser.add_argument("--first-frame", choices=("workbench", "bare"), help=argparse.SUPPRESS)
@@ -169,14 +197,20 @@ def main() -> int:
         print(f"the console script {SDDTUI} was not found; run this with the project's .venv/bin/python", file=sys.stderr)
         return 2
 
-    runs = arguments.runs
+    with tempfile.TemporaryDirectory(prefix="sddtui-bench-pycache-") as cache_directory:
+        report(arguments.runs, child_environment(cache_directory))
+    return 0
+
+
+def report(runs: int, environment: dict[str, str]) -> None:
+    """Measure every command in `environment` and print the medians and ratios."""
     python = sys.executable
     this = str(Path(__file__).resolve())
-    python_pass, _ = median_run([python, "-c", "pass"], runs)
-    version, _ = median_run([str(SDDTUI), "--version"], runs)
-    import_textual, _ = median_run([python, "-c", "import textual.app"], runs)
-    _, bare = median_run([python, this, "--first-frame", "bare"], runs)
-    _, workbench = median_run([python, this, "--first-frame", "workbench"], runs)
+    python_pass, _ = median_run([python, "-c", "pass"], runs, environment)
+    version, _ = median_run([str(SDDTUI), "--version"], runs, environment)
+    import_textual, _ = median_run([python, "-c", "import textual.app"], runs, environment)
+    _, bare = median_run([python, this, "--first-frame", "bare"], runs, environment)
+    _, workbench = median_run([python, this, "--first-frame", "workbench"], runs, environment)
 
     print(f"medians of {runs} fresh processes; seconds from spawn")
     print(f"{'command':<58} {'seconds':>8} {'ratio':>7}  baseline")
@@ -193,17 +227,17 @@ def main() -> int:
 
     print()
     print("workbench startup marks (median seconds from spawn):")
-    for name in ("interpreter", "imports", "app_built", "mounted", "first_frame"):
+    for name in ("interpreter", "imports", "app_built", "first_frame", "ready"):
         print(f"  {name:<12} {workbench[name]:.3f}   bare Textual app: {bare.get(name, float('nan')):.3f}")
     print(f"  spec tree sections at first frame: {workbench['spec_sections']:.0f}")
 
-    heavy, top_level = version_imports()
+    heavy, costs = version_imports(runs, environment)
     print()
-    print(f"sddtui --version imports of heavy packages: {', '.join(heavy) or 'none'}")
-    print("costliest top-level imports of sddtui --version (cumulative, python -X importtime):")
-    for microseconds, name in top_level:
-        print(f"  {microseconds / 1000:7.1f} ms  {name}")
-    return 0
+    print(f"sddtui --version imports of heavy packages ({', '.join(HEAVY_MODULES)}): {', '.join(heavy) or 'none'}")
+    print("sddtui.cli and what it imports, cumulative median ms (python -X importtime):")
+    for microseconds, name in costs:
+        if microseconds >= 1000:
+            print(f"  {microseconds / 1000:7.1f} ms  {name}")
 
 
 if __name__ == "__main__":

@@ -2,14 +2,15 @@
 
 Run from the repository root with the project's virtual environment:
 
-    .venv/bin/python benchmarks/stream.py [--tokens 20000] [--repeat 3]
+    .venv/bin/python benchmarks/stream.py [--tokens 20000] [--repeat 5]
 
 The answer comes from a loopback server in a child process (so that it runs on its own core) that
 replays llama-cpp-python 0.3's framing with the test suite's LoopbackServer and LlamaCppPythonStream:
 one `data:` event per HTTP chunk, each chunk written and drained on its own. The answer is one
 fenced Kotlin file headed by the task's path, so the session parses a real proposal from it.
-Every figure is the median of the repeats; ratios are against (a), measured in the same run.
-Nothing is asserted on time.
+Each figure of the first table is the median of the repeats, with ratios against (a) measured in the
+same run. A second, single run streams 300 deltas at a model's pace and prints the CPU share of the
+session and of the workbench. Nothing is asserted on time.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ LAST_LINE_MARKER = "// last line of the benchmark answer"
 # Seconds one workbench run may take before the benchmark gives up on it.
 WORKBENCH_LIMIT = 120.0
 POLL_SECONDS = 0.01
+# The paced run: deltas and the server's pause before each, about 50 tokens/s like a small local model.
+PACED_TOKENS = 300
+PACED_DELAY = 0.02
+
+# Process CPU seconds of the last run of each layer, from run_task's call to the proposal.
+CPU_SECONDS: dict[str, float] = {}
 
 
 def answer_tokens(count: int) -> list[str]:
@@ -65,15 +72,18 @@ def kotlin_content(tokens: list[str]) -> str:
 # Server side (child process)
 
 
-def serve(token_count: int) -> None:
-    """Serve the scripted model on a free loopback port, print the port, and run until killed."""
+def serve(token_count: int, delay: float) -> None:
+    """Serve the scripted model on a free loopback port, print the port, and run until killed.
+
+    `delay` is the pause in seconds before each event of the answer.
+    """
     from loopback import LoopbackServer
     from scripted_model import ScriptedModel, habit_plan, stream_of
 
     async def main() -> None:
         server = LoopbackServer()
         await server.start()
-        ScriptedModel(plan=habit_plan(HABIT_PATH), answers=[stream_of(answer_tokens(token_count))]).install(server)
+        ScriptedModel(plan=habit_plan(HABIT_PATH), answers=[stream_of(answer_tokens(token_count), delay=delay)]).install(server)
         print(server.port, flush=True)
         await asyncio.Event().wait()
 
@@ -174,6 +184,7 @@ async def time_session(url: str, tokens: list[str]) -> tuple[float, str]:
             texts = 0
             proposal = None
             started = time.perf_counter()
+            cpu_started = time.process_time()
             async for event in session.run_task(task):
                 if isinstance(event, TextReceived):
                     texts += 1
@@ -182,25 +193,33 @@ async def time_session(url: str, tokens: list[str]) -> tuple[float, str]:
                 elif isinstance(event, ErrorOccurred):
                     raise RuntimeError(f"run_task failed: {event.error}")
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
         finally:
             await session.aclose()
     if proposal is None or proposal.new_content != kotlin_content(tokens) or proposal.blocked:
         raise RuntimeError("run_task did not propose the streamed Kotlin file unblocked")
+    CPU_SECONDS["session"] = cpu
     return elapsed, f"{texts} TextReceived, proposal of {len(proposal.new_content) // 1000} kB"
 
 
 class FrameCounter:
-    """Count the workbench's frames (App._display calls) and text batches while it streams."""
+    """Count the workbench's text batches, full-screen layouts and frames while it streams."""
 
     def __init__(self) -> None:
         from textual.app import App
+        from textual.screen import Screen
 
         from sddtui.app.widgets.task_view import TaskView
 
         self.frames = 0
+        self.layouts = 0
         self.batches = 0
+        # Seconds spent inside each wrapped method, by counter name.
+        self.seconds: dict[str, float] = {}
         self._patches: list[tuple[type, str, Callable]] = []
+        # Headless apps skip writing frames inside App._display, but still call it once per frame.
         self._wrap(App, "_display", "frames")
+        self._wrap(Screen, "_refresh_layout", "layouts")
         self._wrap(TaskView, "append_text", "batches")
 
     def _wrap(self, owner: type, name: str, counter: str) -> None:
@@ -209,7 +228,11 @@ class FrameCounter:
 
         def counted(*args, **kwargs):
             setattr(self, counter, getattr(self, counter) + 1)
-            return original(*args, **kwargs)
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[counter] = self.seconds.get(counter, 0.0) + time.perf_counter() - started
 
         setattr(owner, name, counted)
         self._patches.append((owner, name, original))
@@ -240,7 +263,9 @@ async def time_workbench(url: str, tokens: list[str]) -> tuple[float, float, str
 
         def timed_run_task(task, note=""):
             marks.setdefault("started", time.perf_counter())
-            counts_at_start.update(frames=counter.frames, batches=counter.batches)
+            marks.setdefault("cpu_started", time.process_time())
+            counts_at_start.update(frames=counter.frames, layouts=counter.layouts, batches=counter.batches)
+            counter.seconds.clear()
             return run_task(task, note)
 
         session.run_task = timed_run_task
@@ -260,14 +285,17 @@ async def time_workbench(url: str, tokens: list[str]) -> tuple[float, float, str
                         marks["shown"] = time.perf_counter()
                     if app.workbench.task_view.has_class("-reviewing"):
                         marks["reviewed"] = time.perf_counter()
-                frames = counter.frames - counts_at_start.get("frames", 0)
-                batches = counter.batches - counts_at_start.get("batches", 0)
+                        marks["cpu_reviewed"] = time.process_time()
+                counts = {name: getattr(counter, name) - counts_at_start.get(name, 0) for name in ("batches", "layouts", "frames")}
                 await pilot.press("q")
     finally:
         counter.restore()
     if not {"started", "shown", "reviewed"} <= marks.keys():
         raise RuntimeError(f"the workbench did not show the answer within {WORKBENCH_LIMIT:.0f} s: marks {sorted(marks)}")
-    note = f"{batches} text batches, {frames} frames"
+    layout_seconds = counter.seconds.get("layouts", 0.0)
+    CPU_SECONDS["workbench"] = marks["cpu_reviewed"] - marks["cpu_started"]
+    note = (f"{counts['batches']} text batches, {counts['frames']} frames, "
+            f"{counts['layouts']} full layouts taking {layout_seconds:.2f} s")
     return marks["shown"] - marks["started"], marks["reviewed"] - marks["started"], note
 
 
@@ -310,30 +338,51 @@ def print_report(layers: list[Layer], token_count: int) -> None:
 
 
 def main() -> int:
-    """Start the server process, measure every layer and print the report."""
+    """Start the fast and the paced server processes, measure every layer and print the reports."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=20_000, help="deltas in the answer (default 20000)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each layer; the median is reported (default 3)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each layer; the median is reported (default 5)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--delay", type=float, default=0.0, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.serve:
-        serve(arguments.tokens)
+        serve(arguments.tokens, arguments.delay)
         return 0
 
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "--tokens", str(arguments.tokens)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    servers = [start_server(arguments.tokens, 0.0), start_server(PACED_TOKENS, PACED_DELAY)]
     try:
-        port = int(server.stdout.readline())
+        ports = [int(server.stdout.readline()) for server in servers]
         tokens = answer_tokens(arguments.tokens)
-        layers = asyncio.run(measure(f"http://127.0.0.1:{port}", tokens, arguments.repeat))
+        layers = asyncio.run(measure(f"http://127.0.0.1:{ports[0]}", tokens, arguments.repeat))
+        print_report(layers, arguments.tokens)
+        asyncio.run(measure_paced(f"http://127.0.0.1:{ports[1]}"))
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-    print_report(layers, arguments.tokens)
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
     return 0
+
+
+def start_server(token_count: int, delay: float) -> subprocess.Popen:
+    """Start a server process that prints its port on its first line."""
+    command = [sys.executable, __file__, "--serve", "--tokens", str(token_count), "--delay", str(delay)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+
+async def measure_paced(url: str) -> None:
+    """Print the CPU share of the session and of the workbench while an answer streams at a model's pace."""
+    tokens = answer_tokens(PACED_TOKENS)
+    session_wall, _ = await time_session(url, tokens)
+    session_cpu = CPU_SECONDS["session"]
+    _, workbench_wall, note = await time_workbench(url, tokens)
+    workbench_cpu = CPU_SECONDS["workbench"]
+    rate = PACED_TOKENS / session_wall
+    print()
+    print(f"paced: {PACED_TOKENS} tokens, {PACED_DELAY * 1000:.0f} ms before each (about {rate:.0f} tokens/s); "
+          "CPU of this process from run_task's call to the proposal")
+    print(f"{'layer':<50} {'wall s':>8} {'CPU s':>8} {'CPU share':>10}")
+    print(f"{'(b) Session.run_task':<50} {session_wall:>8.2f} {session_cpu:>8.2f} {session_cpu / session_wall:>10.0%}")
+    print(f"{'(c) workbench':<50} {workbench_wall:>8.2f} {workbench_cpu:>8.2f} {workbench_cpu / workbench_wall:>10.0%}  {note}")
 
 
 if __name__ == "__main__":

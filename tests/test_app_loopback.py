@@ -43,7 +43,7 @@ from sddtui.tasks.model import TaskState
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GIB = 1024**3
 N_CTX = 8192
-# Rich draws one terminal cell 0.61 × 20 px wide in an exported SVG.
+# Console.export_svg in Rich 15 draws one terminal cell 20 px × 0.61 (its font_aspect_ratio) wide.
 SVG_CELL_WIDTH = 12.2
 SVG_TEXT = re.compile(
     r'<text class="[^"]*" x="([\d.]+)" y="[\d.]+" textLength="[\d.]+" clip-path="url\(#[^"]*-line-(\d+)\)">(.*?)</text>'
@@ -84,33 +84,33 @@ def build_app(url: str, spec, project, lang: str = "en") -> SddtuiApp:
 
 
 def serve_n_ctx(server: LoopbackServer, n_ctx: int = N_CTX) -> None:
-    """Answer llama.cpp's /props, from which the session reads n_ctx."""
+    """Serve llama.cpp's /props route, from which the session reads n_ctx."""
     server.route("GET", "/props", json_response(200, {"default_generation_settings": {"n_ctx": n_ctx}}))
 
 
 def record_notifications(app: SddtuiApp, monkeypatch) -> list[str]:
     """Record every toast the workbench shows, still showing it."""
-    shown: list[str] = []
+    messages: list[str] = []
     original = app.workbench.notify
 
     def notify(message, **options):
-        shown.append(message)
+        messages.append(message)
         return original(message, **options)
 
     monkeypatch.setattr(app.workbench, "notify", notify)
-    return shown
+    return messages
 
 
 # Waiting and reading the screen
 
 
-async def wait_for(pilot, condition: Callable[[], bool], what: str, rounds: int = 500) -> None:
+async def wait_for(pilot, condition: Callable[[], bool], description: str, rounds: int = 500) -> None:
     """Let the app and the loopback server run until `condition()` holds; fail after `rounds` short pauses."""
     for _ in range(rounds):
         if condition():
             return
         await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting until {what}")
+    raise AssertionError(f"timed out waiting until {description}")
 
 
 def in_review(app: SddtuiApp) -> bool:
@@ -145,6 +145,13 @@ def screen_lines(app: SddtuiApp) -> list[str]:
 
 def screen_text(app: SddtuiApp) -> str:
     return "\n".join(screen_lines(app))
+
+
+def assert_status_whole(app: SddtuiApp) -> None:
+    """Check that the status line shows every line of its message, none cut off by its height."""
+    status = app.workbench.query_one("#status")
+    needed = status.get_content_height(status.size, app.size, status.content_region.width)
+    assert status.size.height == needed
 
 
 # Reading the project
@@ -242,7 +249,7 @@ async def test_retry_sends_note(loopback_server, habit_spec, project):
         assert "rename name to title" not in json.dumps(script.task_requests[0]["messages"])
         assert "val title: String" in task_view(app).answer_text
         screen = screen_text(app)
-        assert "+data class Habit(val id: Long, val name: String, val archived: Boolean = false)" in screen
+        assert "+data class Habit(val id: Long, val title: String)" in screen
         assert "rename name to title" in screen
         assert written_files(project) == []
 
@@ -262,17 +269,37 @@ async def test_stop_keeps_partial_answer(loopback_server, habit_spec, project):
         await wait_for(pilot, lambda: not app.workbench.streaming, "the stream has stopped")
         await asyncio.wait_for(loopback_server.client_closed.wait(), 5)
         await pilot.pause()
-        shown = view.answer_text
+        shown_answer = view.answer_text
 
         answers = [record for record in journal(project) if record["kind"] == "answer"]
         assert len(answers) == 1
         assert answers[0]["stopped"] is True
-        assert shown == answers[0]["text"].rstrip("\n")
+        assert shown_answer == answers[0]["text"].rstrip("\n")
         assert len(answers[0]["text"]) < len(fenced_answer())
         assert fenced_answer().startswith(answers[0]["text"])
-        assert shown.splitlines()[0] in screen_text(app)
+        assert shown_answer.splitlines()[0] in screen_text(app)
         assert loopback_server.client_closed.is_set()
     assert written_files(project) == []
+
+
+async def test_stop_before_first_token(loopback_server, habit_spec, project):
+    script = ScriptedModel()
+    script.install(loopback_server)
+    # The token count takes a second, so s arrives while run_task is still counting.
+    slow_count = json_response(200, {"count": script.token_count})
+    slow_count.delay = 1.0
+    loopback_server.route("POST", "/extras/tokenize/count", slow_count)
+    app = build_app(loopback_server.url, habit_spec, project)
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_for(pilot, lambda: app.workbench.streaming, "T1 is started")
+        if app.workbench.current_task is not None:
+            pytest.skip("the prompt was counted before s could be pressed")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.workbench.streaming, "the stream has ended")
+        assert "data class Habit" not in task_view(app).answer_text
+
+    answers = [record for record in journal(project) if record["kind"] == "answer"]
+    assert all(record["stopped"] for record in answers)
 
 
 async def test_blocked_proposal_not_approved(loopback_server, habit_spec, project, monkeypatch):
@@ -325,9 +352,11 @@ async def test_refused_connection_shows_url(habit_spec, project):
     app = build_app(url, habit_spec, project)
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen), "the error dialog opens")
+        await pilot.pause()
         assert url in app.screen.message
         assert app.screen.fatal
         assert url in screen_text(app)
+        assert app.workbench.sub_title == "The session could not start"
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 1
@@ -346,7 +375,9 @@ async def test_dropped_stream_fails_task(loopback_server, habit_spec, project, m
         assert "failed" in app.workbench.query_one(SpecTree).task_label_text("T1")
         assert task_view(app).answer_text == "".join(tokens[:4])
         assert len(notifications) == 1
+        assert "was closed before" in notifications[0]
         assert "T1 failed" in screen_text(app)
+        assert_status_whole(app)
 
     answer = next(record for record in journal(project) if record["kind"] == "answer")
     assert answer["text"] == "".join(tokens[:4])
@@ -409,20 +440,26 @@ async def test_gauge_shows_reported_usage(loopback_server, habit_spec, project, 
 
 
 async def test_quit_closes_session(loopback_server, habit_spec, project):
-    # The stream never ends on its own: the server holds it open until the client closes.
-    held = stream_of(split_tokens(fenced_answer()), finish_reason=None, hold_open=True)
-    ScriptedModel(answers=[held]).install(loopback_server)
+    # The stream never ends on its own: the server keeps it open until the client closes.
+    held_stream = stream_of(split_tokens(fenced_answer()), finish_reason=None, hold_open=True)
+    ScriptedModel(answers=[held_stream]).install(loopback_server)
     app = build_app(loopback_server.url, habit_spec, project)
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_for(pilot, lambda: "data class Habit" in task_view(app).answer_text, "the answer has streamed")
         assert app.workbench.streaming
+        shown_answer = task_view(app).answer_text
         await pilot.press("q")
         await asyncio.wait_for(loopback_server.client_closed.wait(), 5)
 
     assert not app.is_running
     assert app.return_code == 0
     assert loopback_server.client_closed.is_set()
-    assert journal(project)[-1]["kind"] == "session_closed"
+    records = journal(project)
+    assert records[-1]["kind"] == "session_closed"
+    answers = [record for record in records if record["kind"] == "answer"]
+    assert len(answers) == 1
+    assert answers[0]["stopped"] is True
+    assert answers[0]["text"].startswith(shown_answer)
     assert written_files(project) == []
 
 

@@ -84,6 +84,7 @@ def _dispatch(arguments: argparse.Namespace, lang: str) -> int:
 
     settings = load_settings(_flag_values(arguments))
     lang = arguments.lang or settings.lang or lang
+    settings = settings.model_copy(update={"lang": lang})
     spec = load_spec(arguments.spec)
     require_plannable(spec)
     project = resolve_project(spec, arguments.project, Path.cwd())

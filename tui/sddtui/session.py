@@ -26,6 +26,7 @@ from sddtui.events import (
     UsageUpdated,
 )
 from sddtui.guards.model import Finding, Severity
+from sddtui.i18n import translate
 from sddtui.journal import Journal, plan_path
 from sddtui.llm.client import ChatClient
 from sddtui.llm.embedded import EmbeddedEngine
@@ -84,6 +85,7 @@ class Session:
         self.journal = journal
         self.settings = settings
         self.engine = engine
+        self.lang = settings.lang or "en"
         self.plan: Plan | None = None
         self.proposals: dict[str, Proposal] = {}
         self._feedback: dict[str, list[str]] = {}
@@ -188,6 +190,8 @@ class Session:
 
     async def run_task(self, task: Task, note: str = "") -> AsyncIterator[SessionEvent]:
         """Send one task, stream the answer, check it and yield the proposal (or the error)."""
+        # Created before the prompt is counted, so a stop pressed during that wait is not lost.
+        self._stop_requested = asyncio.Event()
         target = resolve_inside(self.project.directory, task.path)
         current = read_text_or_none(target)
         messages = task_messages(
@@ -203,6 +207,7 @@ class Session:
                 n_ctx=self.server.n_ctx,
                 needed=prompt_tokens + MIN_ANSWER_TOKENS + CONTEXT_MARGIN_TOKENS,
             )
+            self._stop_requested = None
             self._fail(task, error)
             yield ErrorOccurred(error, task)
             return
@@ -243,7 +248,8 @@ class Session:
         result: _StreamResult,
     ) -> AsyncIterator[SessionEvent]:
         """Pump the client's stream into `result`, yielding text and usage until it ends or is stopped."""
-        self._stop_requested = asyncio.Event()
+        if self._stop_requested is None:
+            self._stop_requested = asyncio.Event()
         queue: asyncio.Queue = asyncio.Queue()
         done = object()
 
@@ -318,7 +324,9 @@ class Session:
             yield ErrorOccurred(result.failure, task)
             return
         if not result.answer.strip():
-            if result.tool_calls:
+            if result.stopped and not result.reasoning:
+                error = SddtuiError("answer_stopped_empty", task=task.id)
+            elif result.tool_calls:
                 names = ", ".join(str(call["name"]) for call in result.tool_calls.values())
                 error = SddtuiError("answer_tool_call", task=task.id, names=names)
             elif result.reasoning.strip():
@@ -330,7 +338,7 @@ class Session:
             return
 
         try:
-            proposal = build_proposal(task, result.answer, self.project.directory)
+            proposal = build_proposal(task, result.answer, self.project.directory, lang=self.lang)
         except SddtuiError as error:
             self._fail(task, error)
             yield ErrorOccurred(error, task)
@@ -341,7 +349,7 @@ class Session:
                 Finding(
                     kind="stopped",
                     severity=Severity.WARN,
-                    message="The stream was stopped before the model finished.",
+                    message=translate("finding_stopped", self.lang),
                     feedback="Write the complete file in one block.",
                 )
             )
@@ -350,7 +358,7 @@ class Session:
                 Finding(
                     kind="length",
                     severity=Severity.WARN,
-                    message="The answer reached max_tokens; the file may be incomplete.",
+                    message=translate("finding_length", self.lang),
                     feedback="Keep the file short and write it completely.",
                 )
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -39,6 +40,8 @@ from sddtui.spec.model import Spec
 from sddtui.tasks.model import Task, TaskState
 
 MEMORY_POLL_SECONDS = 2.0
+# How long quitting waits for a stopped stream to journal its answer before cancelling it.
+STOP_GRACE_SECONDS = 5.0
 
 
 class MachineMemory(Protocol):
@@ -170,6 +173,7 @@ class WorkbenchScreen(Screen[None]):
             message = self._t("app.error.unexpected", error_type=type(error).__name__, worker=worker.name, error=error)
         if worker.group == "session":
             self.return_code = 1
+            self.sub_title = self._t("app.error.connect_title")
             self.task_view.show_status(message)
             self.app.push_screen(ErrorScreen(self._t("app.error.connect_title"), message, self.lang, fatal=True))
         else:
@@ -227,7 +231,8 @@ class WorkbenchScreen(Screen[None]):
             case TaskApplied(task=task, path=path, bytes_written=bytes_written):
                 self.proposal = None
                 self.spec_tree.set_task_state(task, TaskState.APPLIED)
-                self.task_view.show_status(self._t("app.status.applied", path=path, bytes=bytes_written))
+                status_key = "app.status.applied" if self.session and self.session.next_pending() else "app.status.applied_last"
+                self.task_view.show_status(self._t(status_key, path=path, bytes=bytes_written))
                 self.notify(self._t("app.toast.applied", path=path))
             case TaskRejected(task=task):
                 self.proposal = None
@@ -373,12 +378,30 @@ class WorkbenchScreen(Screen[None]):
             self._start_next_task()
 
     async def shutdown(self) -> None:
-        """Stop the stream, cancel this screen's workers and close the session (stopping an embedded server)."""
+        """Stop the stream and let it journal its answer, cancel this screen's workers, then close the session."""
         if self._session_closed:
             return
         self._session_closed = True
         if self.session is not None and self.streaming:
             self.session.stop_stream()
+            await self._wait_for_stream_end()
         self.app.workers.cancel_node(self)
         if self.session is not None:
             await self.session.aclose()
+
+    async def _wait_for_stream_end(self) -> None:
+        """Let a stopped stream journal what it received; cancelling its worker at once would lose the answer."""
+        streams = [
+            worker
+            for worker in self.app.workers
+            if worker.node is self and worker.group == "stream" and not worker.is_finished
+        ]
+        if not streams:
+            return
+        waits = [asyncio.ensure_future(worker.wait()) for worker in streams]
+        done, pending = await asyncio.wait(waits, timeout=STOP_GRACE_SECONDS)
+        for wait in pending:
+            wait.cancel()
+        for wait in done:
+            # A failed stream was already shown by on_worker_state_changed; mark its error as seen.
+            wait.exception()

@@ -90,7 +90,11 @@ class SpecTree(Tree[str]):
         label = Text(f"{STATE_MARKERS[state]} ", style="bold")
         label.append(f"{task.id} ", style="bold")
         label.append(f"{translate(f'app.state.{state.value}', self._lang)} · ", style="italic")
-        label.append(task.path)
+        # The file name first: the pane is narrow and every path shares the same long root.
+        folder, _, name = task.path.rpartition("/")
+        label.append(name)
+        if folder:
+            label.append(f"  {folder}", style="dim")
         return label
 
     def show_tasks(self, tasks: list[Task]) -> None:
