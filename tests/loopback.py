@@ -81,6 +81,8 @@ class LoopbackServer:
 
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Route] = {}
+        # The response for a route with no script; None gives FastAPI's 404.
+        self.fallback: ScriptedResponse | None = None
         self.requests: list[RecordedRequest] = []
         self.client_closed = asyncio.Event()
         self._server: asyncio.Server | None = None
@@ -136,7 +138,7 @@ class LoopbackServer:
         """Return the scripted response for a request, or a FastAPI-style 404."""
         route = self.routes.get((request.method, request.path))
         if route is None:
-            return json_response(404, {"detail": "Not Found"}, reason="Not Found")
+            return self.fallback or json_response(404, {"detail": "Not Found"}, reason="Not Found")
         if isinstance(route, list):
             return route.pop(0)
         if callable(route):
@@ -282,6 +284,47 @@ def split_events(body: bytes) -> list[bytes]:
     if start < len(body):
         pieces.append(body[start:])
     return pieces
+
+
+def split_every(body: bytes, size: int) -> list[bytes]:
+    """Split a body into pieces of `size` bytes, so that reads break inside events and characters."""
+    return [body[start : start + size] for start in range(0, len(body), size)] or [b""]
+
+
+def replay_transcripts(
+    server: LoopbackServer,
+    directory: Path,
+    *,
+    read_size: int | None = None,
+    overrides: dict[str, str | None] | None = None,
+) -> dict:
+    """Route every response of one server's transcript folder, as its `routes.json` lists them.
+
+    `routes.json` maps "METHOD /path" to a `.http` file and names the file served for any other
+    route (`not_found`). `read_size` cuts every body into pieces of that many bytes. `overrides`
+    replaces the file of a route, or with None removes the route. Return the routing document.
+    """
+    document = json.loads((directory / "routes.json").read_text(encoding="utf-8"))
+    table = dict(document["routes"])
+    for route, file_name in (overrides or {}).items():
+        if file_name is None:
+            table.pop(route, None)
+        else:
+            table[route] = file_name
+
+    def load(file_name: str) -> ScriptedResponse:
+        path = directory / file_name
+        if read_size is None:
+            return response_from_http_file(path)
+        body = response_from_http_file(path).pieces
+        return response_from_http_file(path, pieces=split_every(b"".join(body), read_size))
+
+    for route, file_name in table.items():
+        method, _, route_path = route.partition(" ")
+        # A callable route builds a fresh response per request, so that a route can serve many.
+        server.route(method, route_path, lambda _request, name=file_name: load(name))
+    server.fallback = load(document["not_found"])
+    return document
 
 
 class LlamaCppPythonStream:

@@ -375,7 +375,8 @@ async def test_dropped_stream_fails_task(loopback_server, habit_spec, project, m
         assert "failed" in app.workbench.query_one(SpecTree).task_label_text("T1")
         assert task_view(app).answer_text == "".join(tokens[:4])
         assert len(notifications) == 1
-        assert "was closed before" in notifications[0]
+        assert "no [DONE]" in notifications[0]
+        assert "still answers" in notifications[0]
         assert "T1 failed" in screen_text(app)
         assert_status_whole(app)
 
@@ -397,7 +398,7 @@ async def test_gauge_estimates_without_usage(loopback_server, habit_spec, projec
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_for(pilot, lambda: in_review(app), "the proposal is shown")
         assert app.workbench.session.server.n_ctx == N_CTX
-        assert app.screen.sub_title == f"llama.cpp · smollm2 · n_ctx {N_CTX}"
+        assert app.screen.sub_title == f"llama.cpp (llama-server) · smollm2 · n_ctx {N_CTX}"
 
         usage = app.workbench.query_one(GaugePane).usage
         prompt_tokens = script.token_count + 8 * len(script.task_requests[0]["messages"])

@@ -49,7 +49,7 @@ def build_workbench_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sddtui",
         parents=[_common_flags()],
-        description="Open the workbench on SPEC. Other commands: sddtui run SPEC --approve MODE, sddtui plan SPEC.",
+        description="Open the workbench on SPEC. Other commands: sddtui run SPEC --approve MODE, sddtui plan SPEC, sddtui doctor.",
     )
     parser.add_argument("--version", action="version", version=f"sddtui {__version__}")
     parser.add_argument("--theme", help="workbench theme: dark or light")
@@ -59,6 +59,8 @@ def build_workbench_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line and return the exit status."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "doctor":
+        return _doctor(argv)
     if argv and argv[0] in SUBCOMMANDS:
         arguments = build_parser().parse_args(argv)
     else:
@@ -74,6 +76,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(translate("cli_interrupted", lang), file=sys.stderr)
         return 130
+
+
+def _doctor(argv: list[str]) -> int:
+    """Run `sddtui doctor`, which takes no spec."""
+    from sddtui.llm.doctor import add_doctor_parser, run_doctor
+
+    parser = argparse.ArgumentParser(prog="sddtui")
+    add_doctor_parser(parser.add_subparsers(dest="command", required=True))
+    arguments = parser.parse_args(argv)
+    lang = arguments.lang or detect_language()
+    try:
+        return run_doctor(arguments, lang)
+    except SddtuiError as error:
+        print(translate("cli_error", lang, message=error.render(lang)), file=sys.stderr)
+        return 1
 
 
 def _dispatch(arguments: argparse.Namespace, lang: str) -> int:

@@ -13,13 +13,8 @@ from sddtui.llm.embedded import (
     find_bundled_model,
     missing_server_modules,
 )
-from sddtui.llm.server import (
-    DEFAULT_LOCAL_PORTS,
-    ServerInfo,
-    find_local_server,
-    list_models,
-    read_llama_cpp_n_ctx,
-)
+from sddtui.llm.detect import detect_server
+from sddtui.llm.server import DEFAULT_LOCAL_PORTS, ServerInfo, find_local_server
 from sddtui.memory.architecture import read_gguf_attention
 from sddtui.project import Project
 from sddtui.session import Session
@@ -36,8 +31,14 @@ async def connect_session(spec: Spec, project: Project, settings: Settings) -> S
         server = await _configured_server(settings)
     elif not settings.embedded and (found := await find_local_server()) is not None:
         base_url, names, models = found
-        server = ServerInfo(label=names, base_url=base_url, model=settings.model or models[0])
-        server.n_ctx = await read_llama_cpp_n_ctx(base_url)
+        report = await detect_server(base_url, api_key=settings.api_key)
+        server = ServerInfo(
+            label=report.name if report.dialect else names,
+            base_url=base_url,
+            model=settings.model or report.loaded_model or models[0],
+            n_ctx=report.n_ctx,
+            report=report,
+        )
     else:
         engine, server = await _start_embedded(project, settings)
 
@@ -64,20 +65,23 @@ async def connect_session(spec: Spec, project: Project, settings: Settings) -> S
 
 
 async def _configured_server(settings: Settings) -> ServerInfo:
-    """Check that the configured server responds and pick its model."""
+    """Check that the configured server responds, recognise it, and pick its model."""
     base_url = settings.base_url or ""
-    models = await list_models(base_url, api_key=settings.api_key, timeout=10.0)
-    if models is None:
+    report = await detect_server(base_url, api_key=settings.api_key, timeout=10.0)
+    if not report.reachable:
         raise SddtuiError("server_unreachable", url=base_url)
+    models = report.models
     if settings.model is None and not models:
         raise SddtuiError("server_no_models", url=base_url)
     if settings.model is not None and models and settings.model not in models:
         raise SddtuiError("model_not_listed", model=settings.model, url=base_url, models=", ".join(models))
-    server = ServerInfo(label="server", base_url=base_url, model=settings.model or models[0])
-    server.n_ctx = await read_llama_cpp_n_ctx(base_url)
-    if server.n_ctx is not None:
-        server.label = "llama.cpp"
-    return server
+    return ServerInfo(
+        label=report.name if report.dialect else "server",
+        base_url=report.base_url,
+        model=settings.model or report.loaded_model or models[0],
+        n_ctx=report.n_ctx,
+        report=report,
+    )
 
 
 async def _start_embedded(project: Project, settings: Settings) -> tuple[EmbeddedEngine, ServerInfo]:
@@ -100,8 +104,10 @@ async def _start_embedded(project: Project, settings: Settings) -> tuple[Embedde
     except SddtuiError:
         await engine.stop()
         raise
+    report = await detect_server(engine.base_url)
     server = ServerInfo(
         label="embedded",
+        report=report,
         base_url=engine.base_url,
         model=MODEL_ALIAS,
         n_ctx=settings.embedded_n_ctx,

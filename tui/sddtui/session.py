@@ -40,7 +40,9 @@ from sddtui.llm.events import (
     ToolCallDelta,
     UsageReported,
 )
+from sddtui.llm.chunks import tool_calls_as_answer
 from sddtui.llm.server import ServerInfo
+from sddtui.llm.silent import FinishedStream, empty_answer_error, explain_stream_cut, silent_failure_findings
 from sddtui.project import Project
 from sddtui.settings import Settings
 from sddtui.spec.model import Spec
@@ -217,6 +219,7 @@ class Session:
         yield TaskStarted(task, prompt_tokens, prompt_exact, max_tokens, self.server.n_ctx)
 
         result = _StreamResult()
+        result.max_tokens = max_tokens
         extra = None
         if self.server.answer_grammar:
             extra = {"grammar": answer_grammar(task.path, fence_tag(self.spec), max_tokens)}
@@ -261,6 +264,7 @@ class Session:
                     max_tokens=max_tokens,
                     temperature=self.settings.temperature,
                     extra=extra,
+                    starts_in_reasoning=self.server.reasoning_starts_open,
                 ):
                     await queue.put(stream_event)
             finally:
@@ -320,30 +324,48 @@ class Session:
     async def _review(self, task: Task, result: _StreamResult) -> AsyncIterator[SessionEvent]:
         """Turn a finished stream into a proposal with findings, or into an error."""
         if result.failure is not None:
-            self._fail(task, result.failure)
-            yield ErrorOccurred(result.failure, task)
-            return
-        if not result.answer.strip():
-            if result.stopped and not result.reasoning:
-                error = SddtuiError("answer_stopped_empty", task=task.id)
-            elif result.tool_calls:
-                names = ", ".join(str(call["name"]) for call in result.tool_calls.values())
-                error = SddtuiError("answer_tool_call", task=task.id, names=names)
-            elif result.reasoning.strip():
-                error = SddtuiError("answer_reasoning_only", task=task.id, finish=result.finish_reason or "none")
-            else:
-                error = SddtuiError("answer_empty", task=task.id)
+            error = await self._explain_failure(result.failure)
             self._fail(task, error)
             yield ErrorOccurred(error, task)
             return
 
+        finished = FinishedStream(
+            prompt_tokens_sent=result.prompt_tokens,
+            prompt_tokens_exact=result.prompt_exact,
+            n_ctx=self.server.n_ctx,
+            usage_prompt_tokens=(result.usage or {}).get("prompt_tokens"),
+            usage_completion_tokens=(result.usage or {}).get("completion_tokens"),
+            finish_reason=result.finish_reason,
+            answer=result.answer,
+            reasoning=result.reasoning,
+            max_tokens=result.max_tokens,
+        )
+        answer = result.answer
+        if not answer.strip():
+            error = None
+            if result.stopped and not result.reasoning:
+                error = SddtuiError("answer_stopped_empty", task=task.id)
+            elif result.tool_calls:
+                # An edit delivered as a tool call goes through the same parsing, guards and review.
+                answer = tool_calls_as_answer(result.tool_calls) or ""
+                if not answer:
+                    names = ", ".join(str(call["name"]) for call in result.tool_calls.values())
+                    error = SddtuiError("answer_tool_call", task=task.id, names=names)
+            else:
+                error = empty_answer_error(finished, task.id)
+            if error is not None:
+                self._fail(task, error)
+                yield ErrorOccurred(error, task)
+                return
+
         try:
-            proposal = build_proposal(task, result.answer, self.project.directory, lang=self.lang)
+            proposal = build_proposal(task, answer, self.project.directory, lang=self.lang)
         except SddtuiError as error:
             self._fail(task, error)
             yield ErrorOccurred(error, task)
             return
 
+        proposal.findings.extend(silent_failure_findings(finished, self.lang))
         if result.stopped:
             proposal.findings.append(
                 Finding(
@@ -376,6 +398,10 @@ class Session:
         """Mark the task failed and record why."""
         task.state = TaskState.FAILED
         self.journal.append("error", task_id=task.id, key=error.key, error=error.render("en"))
+
+    async def _explain_failure(self, error: SddtuiError) -> SddtuiError:
+        """Probe the server after a stream was cut, so the message says whether the server is down."""
+        return await explain_stream_cut(error, self.server.base_url, api_key=self.settings.api_key)
 
     async def _count_prompt_tokens(self, messages: list[dict]) -> tuple[int, bool]:
         """Count the prompt's tokens with the server's tokenizer, else estimate them from its length."""
@@ -455,6 +481,7 @@ class _StreamResult:
         self.stopped = False
         self.prompt_tokens = 0
         self.prompt_exact = False
+        self.max_tokens: int | None = None
         self.started = 0.0
         self.first_token_at: float | None = None
 

@@ -304,3 +304,25 @@ def _count(value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     return 0
+
+
+def tool_calls_as_answer(tool_calls: dict[int, dict]) -> str | None:
+    """Return streamed tool calls as <tool_call> text that the answer parser reads as file blocks.
+
+    `tool_calls` maps each call's index to its joined {"id", "name", "arguments"}. A call whose
+    arguments are not a JSON object is left out; None means no call was usable, so the caller
+    rejects the answer clearly instead of dropping it. The blocks then pass the same guards and
+    review as a fenced file.
+    """
+    parts = []
+    for index in sorted(tool_calls):
+        call = tool_calls[index]
+        try:
+            arguments = json.loads(call.get("arguments") or "")
+        except ValueError:
+            continue
+        if not isinstance(arguments, dict):
+            continue
+        document = {"name": call.get("name") or "", "arguments": arguments}
+        parts.append(f"<tool_call>\n{json.dumps(document, ensure_ascii=False)}\n</tool_call>\n")
+    return "".join(parts) or None

@@ -28,6 +28,9 @@ _OVERFLOW_WITH_BOTH = (
     re.compile(r"maximum context length is (?P<n_ctx>\d+) tokens.*?requested (?P<requested>\d+) tokens", re.I | re.S),
     # LM Studio: "The input has 31430 tokens, but the context length only supports 30000 tokens"
     re.compile(r"input has (?P<requested>\d+) tokens.*?context length only supports (?P<n_ctx>\d+)", re.I | re.S),
+    # vLLM's prompt check shares the llama-cpp-python text above; its max_tokens check reads:
+    # "... maximum context length is 4096 tokens and your request has 3500 input tokens (1000 > 4096 - 3500)"
+    re.compile(r"\((?P<output>\d+) > (?P<n_ctx>\d+) - (?P<input>\d+)\)"),
     # llama.cpp via LM Studio: "(n_keep: 13055>= n_ctx: 4096)"
     re.compile(r"n_keep\s*:\s*(?P<requested>\d+)\s*>=?\s*n_ctx\s*:\s*(?P<n_ctx>\d+)", re.I),
 )
@@ -40,7 +43,11 @@ _OVERFLOW_VERB = re.compile(r"exceed|overflow|not fit|greater than|too (?:long|l
 
 _OUT_OF_MEMORY = re.compile(
     r"out of memory|outofmemory|insufficient memory|failed to allocate|unable to allocate"
-    r"|cudaMalloc|bad_alloc|not enough memory|\bOOM\b",
+    r"|cudaMalloc|bad_alloc|not enough memory|\bOOM\b"
+    # Metal (llama.cpp, MLX): "kIOGPUCommandBufferCallbackErrorOutOfMemory"; Vulkan: "ErrorOutOfDeviceMemory"
+    r"|OutOfMemory|OutOfDeviceMemory"
+    # Ollama: "model requires more system memory (12.0 GiB) than is available (7.1 GiB)"
+    r"|requires more (?:system )?memory",
     re.I,
 )
 _MODEL_LOADING = re.compile(r"loading model|model is (?:still )?loading", re.I)
@@ -136,7 +143,10 @@ def _find_overflow_numbers(parsed: ErrorBody) -> tuple[int | None, int | None]:
     for pattern in _OVERFLOW_WITH_BOTH:
         match = pattern.search(parsed.message)
         if match:
-            return int(match["requested"]), int(match["n_ctx"])
+            groups = match.groupdict()
+            if groups.get("requested") is None:
+                return int(groups["input"]) + int(groups["output"]), int(groups["n_ctx"])
+            return int(groups["requested"]), int(groups["n_ctx"])
     for pattern in _OVERFLOW_AT_LIMIT:
         match = pattern.search(parsed.message)
         if match:

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 import httpx
 
+from sddtui.llm.client import normalize_base_url
+from sddtui.llm.detect import ServerReport
+
 # Ports the usual local servers listen on by default, with the servers that use each.
 DEFAULT_LOCAL_PORTS: tuple[tuple[int, str], ...] = (
     (1234, "LM Studio"),
@@ -28,18 +31,13 @@ class ServerInfo:
     embedded: bool = False
     answer_grammar: bool = False
     """True when answers are held to the path-and-fenced-file format by a GBNF grammar."""
+    report: ServerReport | None = None
+    """What detection found at the server's endpoints, when it ran."""
 
-
-def api_base(base_url: str) -> str:
-    """Return the base URL ending in /v1 with no trailing slash."""
-    base = base_url.strip().rstrip("/")
-    return base if base.endswith("/v1") else f"{base}/v1"
-
-
-def server_root(base_url: str) -> str:
-    """Return the server's root URL, without the /v1 suffix."""
-    base = api_base(base_url)
-    return base[: -len("/v1")]
+    @property
+    def reasoning_starts_open(self) -> bool:
+        """Return whether the server's chat template opens a <think> block before the reply."""
+        return self.report.reasoning_starts_open if self.report is not None else False
 
 
 async def list_models(base_url: str, api_key: str | None = None, timeout: float = 2.0) -> list[str] | None:
@@ -47,7 +45,7 @@ async def list_models(base_url: str, api_key: str | None = None, timeout: float 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
         async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
-            response = await http.get(f"{api_base(base_url)}/models", headers=headers)
+            response = await http.get(f"{normalize_base_url(base_url)}/models", headers=headers)
     except httpx.HTTPError:
         return None
     if response.status_code != 200:
@@ -67,16 +65,3 @@ async def find_local_server(timeout: float = 0.5) -> tuple[str, str, list[str]] 
         if models:
             return url, names, models
     return None
-
-
-async def read_llama_cpp_n_ctx(base_url: str, timeout: float = 2.0) -> int | None:
-    """Return the per-slot n_ctx that llama.cpp's /props reports, or None when the server has no /props."""
-    try:
-        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
-            response = await http.get(f"{server_root(base_url)}/props")
-        props = response.json() if response.status_code == 200 else {}
-    except (httpx.HTTPError, ValueError):
-        return None
-    settings = props.get("default_generation_settings", {}) if isinstance(props, dict) else {}
-    n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
-    return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
