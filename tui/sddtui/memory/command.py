@@ -1,0 +1,119 @@
+"""Provide `sddtui memory`: the KV cache and memory plan for a model, a context length and a machine."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from sddtui.errors import SddtuiError
+from sddtui.i18n import translate
+from sddtui.memory.architecture import ModelArchitecture, read_gguf_architecture
+from sddtui.memory.config import read_config_architecture
+from sddtui.memory.kv import CACHE_TYPES, QUANTIZED_TYPES, CacheSettings
+from sddtui.memory.machine import format_bytes, parse_size, read_machine_memory
+from sddtui.memory.plan import MemoryPlan, plan_memory
+
+DEFAULT_N_CTX = 4096
+
+
+def add_memory_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the `memory` subcommand and its options to an argparse subparsers object."""
+    parser = subparsers.add_parser("memory", help="KV cache and memory plan for a model and context length")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--gguf", type=Path, help="GGUF model file; only its header is read")
+    source.add_argument("--config", type=Path, help="config.json of a Hugging Face or MLX model, or its folder")
+    parser.add_argument("--base-url", help="running server whose model to plan for (llama.cpp, LM Studio, Ollama, vLLM)")
+    parser.add_argument("--model", help="model id on the server, when it serves several")
+    parser.add_argument("--ctx", type=int, default=None, help=f"n_ctx in tokens (default: the server's, else {DEFAULT_N_CTX})")
+    parser.add_argument("--cache-type", choices=sorted(CACHE_TYPES), help="K and V cache type (default f16)")
+    parser.add_argument("--cache-type-k", "-ctk", choices=sorted(CACHE_TYPES), help="K cache type")
+    parser.add_argument("--cache-type-v", "-ctv", choices=sorted(CACHE_TYPES), help="V cache type; quantized needs --flash-attn")
+    parser.add_argument("--parallel", type=int, default=1, help="parallel sequences (server slots), default 1")
+    parser.add_argument("--kv-unified", action="store_true", help="one KV buffer shared by all slots (llama-server --kv-unified)")
+    parser.add_argument("--flash-attn", action="store_true", help="plan for flash attention (no V padding; allows a quantized V)")
+    parser.add_argument("--ubatch", type=int, default=512, help="micro-batch size in tokens (sizes sliding-window caches), default 512")
+    parser.add_argument("--swa-full", action="store_true", help="full-size cache for sliding-window layers")
+    parser.add_argument("--memory", help="memory budget to plan for, e.g. 24G (default: this machine's)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def run_memory(arguments: argparse.Namespace, lang: str) -> int:
+    """Run `sddtui memory` and return the exit status."""
+    try:
+        architecture, server_n_ctx = _load_architecture(arguments)
+        settings = CacheSettings(
+            n_ctx=arguments.ctx or server_n_ctx or DEFAULT_N_CTX,
+            type_k=arguments.cache_type_k or arguments.cache_type or "f16",
+            type_v=arguments.cache_type_v or arguments.cache_type or "f16",
+            n_parallel=max(1, arguments.parallel),
+            kv_unified=arguments.kv_unified,
+            flash_attn=arguments.flash_attn,
+            n_ubatch=arguments.ubatch,
+            swa_full=arguments.swa_full,
+        )
+        plan = plan_memory(architecture, settings, _budget_bytes(arguments.memory))
+    except SddtuiError as error:
+        print(translate("cli_error", lang, message=error.render(lang)), file=sys.stderr)
+        return 2
+
+    if arguments.json:
+        print(json.dumps(plan.to_json(), indent=2))
+    else:
+        print(format_plan(plan, lang))
+    return 0 if plan.fits is not False else 1
+
+
+def _budget_bytes(text: str | None) -> int:
+    """Return the budget from --memory, else this machine's GPU limit or total memory."""
+    if text:
+        try:
+            return parse_size(text)
+        except ValueError:
+            raise SddtuiError("memory_size_invalid", value=text) from None
+    machine = read_machine_memory()
+    return machine.gpu_limit_bytes or machine.total_bytes
+
+
+def _load_architecture(arguments: argparse.Namespace) -> tuple[ModelArchitecture, int | None]:
+    """Return the architecture from --gguf, --config or --base-url, and the server's n_ctx when it reported one."""
+    if arguments.gguf:
+        return read_gguf_architecture(arguments.gguf), None
+    if arguments.config:
+        return read_config_architecture(arguments.config), None
+    if arguments.base_url:
+        from sddtui.memory.server import read_server_model
+
+        found = asyncio.run(read_server_model(arguments.base_url, arguments.model))
+        if found is None or found.architecture is None:
+            raise SddtuiError("memory_server_unknown", url=arguments.base_url)
+        return found.architecture, found.n_ctx
+    raise SddtuiError("memory_model_required")
+
+
+def format_plan(plan: MemoryPlan, lang: str) -> str:
+    """Format a plan as an aligned two-column table with the largest n_ctx per cache type."""
+    labels = translate("memory_table_rows", lang).split("|")
+    fits = {True: translate("memory_yes", lang), False: translate("memory_no", lang), None: "?"}[plan.fits]
+    values = [
+        str(plan.kv.n_ctx),
+        f"{format_bytes(plan.kv.kv_bytes)} ({plan.kv.kv_bytes:,} B)",
+        f"{plan.kv.kv_bytes_per_token:,} B",
+        format_bytes(plan.weights_bytes),
+        format_bytes(plan.compute_bytes),
+        format_bytes(plan.total_bytes),
+        format_bytes(plan.budget_bytes),
+        fits,
+    ]
+    width = max(len(label) for label in labels)
+    lines = [translate("memory_table_title", lang, model=plan.architecture.architecture, source=plan.architecture.source)]
+    lines += [f"  {label.ljust(width)}  {value}" for label, value in zip(labels, values)]
+    if plan.max_ctx:
+        lines.append(translate("memory_table_max_ctx", lang, margin=format_bytes(plan.safety_margin_bytes)))
+        for cache_type, n_ctx in plan.max_ctx.items():
+            note = f"  ({translate('memory_needs_flash_attn', lang)})" if cache_type in QUANTIZED_TYPES and not plan.settings.flash_attn else ""
+            lines.append(f"  {cache_type.ljust(8)} {n_ctx if n_ctx is not None else '?'}{note}")
+    return "\n".join(lines)
