@@ -366,7 +366,7 @@ async def test_count_tokens_llama_server(loopback_server):
         assert await client.count_tokens("a b c") == 3
     paths = [request.path for request in loopback_server.requests]
     assert paths == ["/extras/tokenize/count", "/tokenize", "/tokenize"]
-    assert loopback_server.requests[1].json() == {"content": "a b c"}
+    assert loopback_server.requests[1].json() == {"content": "a b c", "prompt": "a b c", "add_special": False}
 
 
 async def test_count_tokens_unsupported(loopback_server):
@@ -382,3 +382,9 @@ async def test_count_tokens_server_down():
         port = probe.getsockname()[1]
     async with ChatClient(f"http://127.0.0.1:{port}") as client:
         assert await client.count_tokens("x") is None
+
+
+async def test_count_tokens_vllm(loopback_server):
+    loopback_server.route("POST", "/tokenize", json_response(200, {"count": 3, "max_model_len": 8192, "tokens": [1, 2, 3]}))
+    async with ChatClient(loopback_server.url) as client:
+        assert await client.count_tokens("a b c") == 3

@@ -49,7 +49,7 @@ def build_workbench_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sddtui",
         parents=[_common_flags()],
-        description="Open the workbench on SPEC. Other commands: sddtui run SPEC --approve MODE, sddtui plan SPEC, sddtui doctor.",
+        description="Open the workbench on SPEC. Other commands: sddtui run SPEC --approve MODE, sddtui plan SPEC, sddtui doctor, sddtui memory.",
     )
     parser.add_argument("--version", action="version", version=f"sddtui {__version__}")
     parser.add_argument("--theme", help="workbench theme: dark or light")
@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "doctor":
         return _doctor(argv)
+    if argv and argv[0] == "memory":
+        return _memory(argv)
     if argv and argv[0] in SUBCOMMANDS:
         arguments = build_parser().parse_args(argv)
     else:
@@ -88,6 +90,21 @@ def _doctor(argv: list[str]) -> int:
     lang = arguments.lang or detect_language()
     try:
         return run_doctor(arguments, lang)
+    except SddtuiError as error:
+        print(translate("cli_error", lang, message=error.render(lang)), file=sys.stderr)
+        return 1
+
+
+def _memory(argv: list[str]) -> int:
+    """Run `sddtui memory`, the KV cache and memory plan, which takes no spec."""
+    from sddtui.memory.command import add_memory_parser, run_memory
+
+    parser = argparse.ArgumentParser(prog="sddtui")
+    add_memory_parser(parser.add_subparsers(dest="command", required=True))
+    arguments = parser.parse_args(argv)
+    lang = getattr(arguments, "lang", None) or detect_language()
+    try:
+        return run_memory(arguments, lang)
     except SddtuiError as error:
         print(translate("cli_error", lang, message=error.render(lang)), file=sys.stderr)
         return 1

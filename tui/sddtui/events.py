@@ -54,6 +54,14 @@ class UsageUpdated:
     exact: bool
     n_ctx: int | None
     tokens_per_second: float | None
+    memory_bytes: int | None = None
+    """Bytes the model and its KV cache take now, by the memory plan."""
+    memory_bytes_at_cap: int | None = None
+    """Bytes they would take if the answer ran to max_tokens."""
+    budget_bytes: int | None = None
+    """The memory budget those bytes are held to."""
+    level: str = "safe"
+    """Gauge level from the tighter of context and memory: safe, warning or danger."""
 
 
 @dataclass(frozen=True, slots=True)

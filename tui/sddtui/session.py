@@ -25,9 +25,13 @@ from sddtui.events import (
     TextReceived,
     UsageUpdated,
 )
+from sddtui.guards.check import check_proposal
+from sddtui.guards.feedback import feedback_lines
 from sddtui.guards.model import Finding, Severity
+from sddtui.guards.stream import StreamWatcher
 from sddtui.i18n import translate
 from sddtui.journal import Journal, plan_path
+from sddtui.memory.tokens import TokenCounter, render_chat_prompt
 from sddtui.llm.client import ChatClient
 from sddtui.llm.embedded import EmbeddedEngine
 from sddtui.llm.grammar import answer_grammar
@@ -41,6 +45,7 @@ from sddtui.llm.events import (
     UsageReported,
 )
 from sddtui.llm.chunks import tool_calls_as_answer
+from sddtui.llm.detect import Dialect
 from sddtui.llm.server import ServerInfo
 from sddtui.llm.silent import FinishedStream, empty_answer_error, explain_stream_cut, silent_failure_findings
 from sddtui.project import Project
@@ -48,7 +53,7 @@ from sddtui.settings import Settings
 from sddtui.spec.model import Spec
 from sddtui.tasks.model import Plan, Task, TaskState
 from sddtui.tasks.planner import PlanInvalid, load_plan, parse_plan, plan_messages, plan_schema, save_plan
-from sddtui.tasks.prompt import fence_tag, task_messages
+from sddtui.tasks.prompt import fence_tag, spec_language, task_messages
 
 # Tokens kept free between the prompt and n_ctx for the chat template and the end of the answer.
 CONTEXT_MARGIN_TOKENS = 64
@@ -56,8 +61,8 @@ CONTEXT_MARGIN_TOKENS = 64
 MIN_ANSWER_TOKENS = 256
 # How often an estimated usage update is yielded while tokens stream in, in seconds.
 USAGE_INTERVAL = 0.1
-# Rough characters per token, used only until the server reports exact counts.
-CHARS_PER_TOKEN = 4
+# Tokens a chat template adds around each message, estimated when the template is unknown.
+TEMPLATE_TOKENS_PER_MESSAGE = 8
 PLAN_MAX_TOKENS = 1024
 
 
@@ -92,6 +97,8 @@ class Session:
         self.proposals: dict[str, Proposal] = {}
         self._feedback: dict[str, list[str]] = {}
         self._stop_requested: asyncio.Event | None = None
+        self.token_counter = TokenCounter()
+        self._estimated_prompt_text = ""
 
     # Planning
 
@@ -202,13 +209,7 @@ class Session:
         prompt_tokens, prompt_exact = await self._count_prompt_tokens(messages)
         max_tokens = self._answer_budget(prompt_tokens)
         if max_tokens is None:
-            error = SddtuiError(
-                "prompt_too_large",
-                task=task.id,
-                prompt_tokens=prompt_tokens,
-                n_ctx=self.server.n_ctx,
-                needed=prompt_tokens + MIN_ANSWER_TOKENS + CONTEXT_MARGIN_TOKENS,
-            )
+            error = self._prompt_error(task, prompt_tokens)
             self._stop_requested = None
             self._fail(task, error)
             yield ErrorOccurred(error, task)
@@ -220,11 +221,27 @@ class Session:
 
         result = _StreamResult()
         result.max_tokens = max_tokens
+        watcher = StreamWatcher(
+            spec_language=spec_language(self.spec),
+            reasoning_budget=self.settings.reasoning_budget,
+            lang=self.lang,
+            path=task.path,
+        )
         extra = None
         if self.server.answer_grammar:
             extra = {"grammar": answer_grammar(task.path, fence_tag(self.spec), max_tokens)}
-        async for event in self._stream(messages, max_tokens, prompt_tokens, prompt_exact, extra, result):
+        async for event in self._stream(messages, max_tokens, prompt_tokens, prompt_exact, extra, result, watcher):
             yield event
+        result.stream_findings = watcher.finish()
+        if result.usage is not None and not prompt_exact and self._estimated_prompt_text:
+            # The server's own count teaches the offline estimate this model's tokens-per-text ratio.
+            overhead = TEMPLATE_TOKENS_PER_MESSAGE * len(messages)
+            self.token_counter.calibrate(
+                self._estimated_prompt_text, self.server.model, max(1, result.usage["prompt_tokens"] - overhead)
+            )
+        if watcher.stopped:
+            # A loop was cut: keep the first complete answer, not the repetition after it.
+            result.kept_answer = watcher.first_complete_answer()
 
         self.journal.append(
             "answer",
@@ -249,6 +266,7 @@ class Session:
         prompt_exact: bool,
         extra: dict | None,
         result: _StreamResult,
+        watcher: StreamWatcher,
     ) -> AsyncIterator[SessionEvent]:
         """Pump the client's stream into `result`, yielding text and usage until it ends or is stopped."""
         if self._stop_requested is None:
@@ -294,6 +312,13 @@ class Session:
                     if now - last_usage >= USAGE_INTERVAL:
                         last_usage = now
                         yield self._usage_event(result, exact=False)
+                    feed = watcher.feed_reasoning if text_event.reasoning else watcher.feed_answer
+                    if feed(text_event.text) is not None:
+                        result.stopped = True
+                        result.stopped_by_guard = True
+                        break
+                    if self._memory_would_run_out(result):
+                        break
         finally:
             stop_wait.cancel()
             if not pump_task.done():
@@ -304,6 +329,26 @@ class Session:
                 pass
             self._stop_requested = None
 
+    def _memory_would_run_out(self, result: _StreamResult) -> bool:
+        """Record a stop when the next tokens would take memory past the budget; return whether to stop."""
+        if self.server.budget is None:
+            return False
+        context_tokens = result.prompt_tokens + result.answer_chunks + result.reasoning_chunks
+        reason = self.server.budget.check_stream(context_tokens)
+        if reason is None:
+            return False
+        result.stopped = True
+        result.stopped_by_guard = True
+        result.stream_findings.append(
+            Finding(
+                kind="memory_stop",
+                severity=Severity.WARN,
+                message=translate(reason.key, self.lang, **reason.params()),
+                feedback="Write a shorter file.",
+            )
+        )
+        return True
+
     def _usage_event(self, result: _StreamResult, exact: bool) -> UsageUpdated:
         """Build a usage update from what the stream reported or what was counted."""
         if exact and result.usage is not None:
@@ -312,18 +357,43 @@ class Session:
         else:
             prompt_tokens = result.prompt_tokens
             completion_tokens = result.answer_chunks + result.reasoning_chunks
+        exact = (exact and result.usage is not None) or (result.prompt_exact and self._chunks_are_tokens())
+        memory = {}
+        if self.server.budget is not None:
+            reading = self.server.budget.reading(
+                prompt_tokens, result.reasoning_chunks, completion_tokens - result.reasoning_chunks,
+                result.max_tokens or 0, exact,
+            )
+            memory = {
+                "memory_bytes": reading.kv_bytes_now,
+                "memory_bytes_at_cap": reading.kv_bytes_at_cap,
+                "budget_bytes": reading.budget_bytes,
+                "level": reading.level,
+            }
         return UsageUpdated(
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             reasoning_tokens=result.reasoning_chunks,
-            exact=exact and result.usage is not None,
+            exact=exact,
             n_ctx=self.server.n_ctx,
             tokens_per_second=result.tokens_per_second(),
+            **memory,
         )
+
+    def _chunks_are_tokens(self) -> bool:
+        """Return True when the server streams one token per chunk, so counting chunks counts tokens."""
+        # NOTE: llama.cpp and llama-cpp-python hold back a token that ends inside a multi-byte
+        # character and send it with the next one, so non-ASCII text can undercount by a few.
+        dialect = self.server.report.dialect if self.server.report else None
+        return dialect in (Dialect.LLAMA_CPP, Dialect.LLAMA_CPP_PYTHON)
 
     async def _review(self, task: Task, result: _StreamResult) -> AsyncIterator[SessionEvent]:
         """Turn a finished stream into a proposal with findings, or into an error."""
+        for finding in result.stream_findings:
+            self.journal.append("finding", task_id=task.id, finding=finding)
         if result.failure is not None:
+            for finding in result.stream_findings:
+                yield FindingRaised(task, finding)
             error = await self._explain_failure(result.failure)
             self._fail(task, error)
             yield ErrorOccurred(error, task)
@@ -340,8 +410,10 @@ class Session:
             reasoning=result.reasoning,
             max_tokens=result.max_tokens,
         )
-        answer = result.answer
+        answer = result.kept_answer or result.answer
         if not answer.strip():
+            for finding in result.stream_findings:
+                yield FindingRaised(task, finding)
             error = None
             if result.stopped and not result.reasoning:
                 error = SddtuiError("answer_stopped_empty", task=task.id)
@@ -365,8 +437,10 @@ class Session:
             yield ErrorOccurred(error, task)
             return
 
+        proposal.findings.extend(check_proposal(proposal, task, self.spec, self.project, lang=self.lang))
         proposal.findings.extend(silent_failure_findings(finished, self.lang))
-        if result.stopped:
+        proposal.findings.extend(result.stream_findings)
+        if result.stopped and not result.stopped_by_guard:
             proposal.findings.append(
                 Finding(
                     kind="stopped",
@@ -385,9 +459,10 @@ class Session:
                 )
             )
 
-        self._feedback[task.id] = [finding.feedback for finding in proposal.findings if finding.feedback]
+        self._feedback[task.id] = feedback_lines(proposal.findings)
         for finding in proposal.findings:
-            self.journal.append("finding", task_id=task.id, finding=finding)
+            if finding not in result.stream_findings:
+                self.journal.append("finding", task_id=task.id, finding=finding)
             yield FindingRaised(task, finding)
         self.journal.append("proposal", task_id=task.id, proposal=proposal)
         self.proposals[task.id] = proposal
@@ -404,27 +479,48 @@ class Session:
         return await explain_stream_cut(error, self.server.base_url, api_key=self.settings.api_key)
 
     async def _count_prompt_tokens(self, messages: list[dict]) -> tuple[int, bool]:
-        """Count the prompt's tokens with the server's tokenizer, else estimate them from its length."""
+        """Count the prompt's tokens: exactly when the chat template and a tokenize route are known."""
+        template = self.server.chat_template
+        if template is not None:
+            prompt = render_chat_prompt(
+                template.template, messages, bos_token=template.bos_token, eos_token=template.eos_token
+            )
+            return await self.token_counter.count(self.client.count_tokens, prompt, self.server.model)
         text = "\n".join(str(message.get("content", "")) for message in messages)
-        exact = await self.client.count_tokens(text)
-        if exact is not None:
-            # NOTE: the chat template adds a few tokens per message that this count does not see.
-            return exact + 8 * len(messages), False
-        return len(text) // CHARS_PER_TOKEN + 8 * len(messages), False
+        self._estimated_prompt_text = text
+        count, _ = await self.token_counter.count(self.client.count_tokens, text, self.server.model)
+        # Without the template, the tokens it adds around each message are estimated.
+        return count + TEMPLATE_TOKENS_PER_MESSAGE * len(messages), False
 
     def _answer_budget(self, prompt_tokens: int) -> int | None:
-        """Return max_tokens for an answer: the setting, lowered to what the context has left."""
+        """Return max_tokens for an answer: the setting, lowered to what the context and memory allow."""
         budget = self.settings.max_answer_tokens
-        if self.server.n_ctx is not None:
+        if self.server.budget is not None:
+            budget = min(budget, self.server.budget.max_tokens_for(prompt_tokens) - CONTEXT_MARGIN_TOKENS)
+        elif self.server.n_ctx is not None:
             budget = min(budget, self.server.n_ctx - prompt_tokens - CONTEXT_MARGIN_TOKENS)
         return budget if budget >= MIN_ANSWER_TOKENS else None
+
+    def _prompt_error(self, task: Task, prompt_tokens: int) -> SddtuiError:
+        """Return why a prompt that leaves no room for an answer is not sent, with the numbers and ways out."""
+        if self.server.budget is not None:
+            problem = self.server.budget.check_prompt(prompt_tokens, MIN_ANSWER_TOKENS + CONTEXT_MARGIN_TOKENS)
+            if problem is not None:
+                return SddtuiError(problem.key, **problem.params())
+        return SddtuiError(
+            "prompt_too_large",
+            task=task.id,
+            prompt_tokens=prompt_tokens,
+            n_ctx=self.server.n_ctx,
+            needed=prompt_tokens + MIN_ANSWER_TOKENS + CONTEXT_MARGIN_TOKENS,
+        )
 
     # Decisions
 
     async def approve(self, task: Task, proposal: Proposal) -> SessionEvent:
         """Write an approved proposal atomically, journaling the decision and the write first."""
         if proposal.blocked:
-            kinds = ", ".join(sorted({finding.kind for finding in proposal.findings if finding.severity == "block"}))
+            kinds = ", ".join(sorted({finding.kind for finding in proposal.blocking_findings}))
             return ErrorOccurred(SddtuiError("approve_blocked", task=task.id, kinds=kinds), task)
 
         self.journal.append("decision", task_id=task.id, decision="approve", path=proposal.path)
@@ -482,6 +578,9 @@ class _StreamResult:
         self.prompt_tokens = 0
         self.prompt_exact = False
         self.max_tokens: int | None = None
+        self.stopped_by_guard = False
+        self.stream_findings: list[Finding] = []
+        self.kept_answer: str | None = None
         self.started = 0.0
         self.first_token_at: float | None = None
 

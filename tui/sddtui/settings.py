@@ -53,6 +53,9 @@ class Settings(BaseModel):
     max_answer_tokens: int = Field(default=2048, ge=64)
     """Upper bound on max_tokens for one answer, before the context limit lowers it."""
 
+    reasoning_budget: int | None = Field(default=4096, ge=1)
+    """Reasoning tokens allowed in one answer before the stream is stopped; None sets no limit."""
+
     plan_attempts: int = Field(default=3, ge=1, le=10)
     """How many times the model is asked for a plan before planning fails."""
 

@@ -30,6 +30,11 @@ class Proposal(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
 
     @property
+    def blocking_findings(self) -> list[Finding]:
+        """Return the findings that stop this proposal's write (not those about blocks never written)."""
+        return [finding for finding in self.findings if finding.severity == "block" and not finding.not_applied]
+
+    @property
     def blocked(self) -> bool:
         """Return True when any finding blocks the write."""
-        return any(finding.severity == "block" for finding in self.findings)
+        return bool(self.blocking_findings)

@@ -242,12 +242,13 @@ class ChatClient:
     async def count_tokens(self, text: str) -> int | None:
         """Return the server's token count for `text`, or None when the server has no tokenize route.
 
-        llama-cpp-python serves POST /extras/tokenize/count {"input"} -> {"count"}, and llama-server
-        serves POST /tokenize {"content"} -> {"tokens"}. Both sit beside /v1, not under it.
+        llama-cpp-python serves POST /extras/tokenize/count {"input"} -> {"count"}; llama-server
+        serves POST /tokenize {"content"} -> {"tokens"}, and vLLM POST /tokenize {"prompt"} ->
+        {"count", "tokens"}. All sit beside /v1, not under it.
         """
         routes = {
             "/extras/tokenize/count": ({"input": text}, _count_from_count),
-            "/tokenize": ({"content": text}, _count_from_tokens),
+            "/tokenize": ({"content": text, "prompt": text, "add_special": False}, _count_from_tokens),
         }
         if self._token_route is False:
             return None
@@ -282,7 +283,9 @@ def _count_from_count(document: dict) -> int:
 
 
 def _count_from_tokens(document: dict) -> int:
-    """Read llama-server's {"tokens": [...]}."""
+    """Read llama-server's {"tokens": [...]} or vLLM's {"count": N, "tokens": [...]}."""
+    if isinstance(document.get("count"), int):
+        return document["count"]
     tokens = document["tokens"]
     if not isinstance(tokens, list):
         raise TypeError("tokens is not a list")

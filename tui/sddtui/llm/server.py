@@ -9,6 +9,8 @@ import httpx
 
 from sddtui.llm.client import normalize_base_url
 from sddtui.llm.detect import ServerReport
+from sddtui.memory.budget import MemoryBudget
+from sddtui.memory.tokens import ChatTemplate
 
 # Ports the usual local servers listen on by default, with the servers that use each.
 DEFAULT_LOCAL_PORTS: tuple[tuple[int, str], ...] = (
@@ -33,6 +35,10 @@ class ServerInfo:
     """True when answers are held to the path-and-fenced-file format by a GBNF grammar."""
     report: ServerReport | None = None
     """What detection found at the server's endpoints, when it ran."""
+    budget: MemoryBudget | None = None
+    """The context and memory budget that caps max_tokens and stops a stream before it runs out."""
+    chat_template: ChatTemplate | None = None
+    """The model's chat template, when known, so the prompt can be counted exactly as the server sees it."""
 
     @property
     def reasoning_starts_open(self) -> bool:

@@ -208,6 +208,10 @@ class WorkbenchScreen(Screen[None]):
                 exact=usage.exact,
                 n_ctx=n_ctx,
                 tokens_per_second=usage.tokens_per_second,
+                memory_bytes=usage.memory_bytes,
+                memory_bytes_at_cap=usage.memory_bytes_at_cap,
+                budget_bytes=usage.budget_bytes,
+                level=usage.level,
             )
         )
 
@@ -263,7 +267,7 @@ class WorkbenchScreen(Screen[None]):
         self.spec_tree.set_task_state(task, TaskState.PROPOSED)
         self.task_view.show_review(proposal)
         if proposal.blocked:
-            count = sum(1 for finding in proposal.findings if finding.severity == "block")
+            count = len(proposal.blocking_findings)
             self.task_view.show_status(self._t("app.status.review_blocked", task_id=task.id, count=count))
         else:
             self.task_view.show_status(self._t("app.status.review", task_id=task.id))
@@ -326,7 +330,7 @@ class WorkbenchScreen(Screen[None]):
             self.notify(self._t("app.toast.no_proposal"), severity="warning", markup=False)
             return
         if self.proposal.blocked:
-            reason = next(finding.message for finding in self.proposal.findings if finding.severity == "block")
+            reason = self.proposal.blocking_findings[0].message
             self.notify(self._t("app.toast.approve_blocked", reason=clean_model_text(reason)), severity="error", markup=False)
             return
         self.deciding = True

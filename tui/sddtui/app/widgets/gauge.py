@@ -13,8 +13,8 @@ from textual.widgets import Static
 from sddtui.i18n import translate
 from sddtui.memory.machine import format_bytes
 
-WARNING_FRACTION = 0.75
-DANGER_FRACTION = 0.9
+from sddtui.memory.budget import DANGER_SHARE as DANGER_FRACTION
+from sddtui.memory.budget import WARNING_SHARE as WARNING_FRACTION
 
 
 def level_for(fraction: float) -> str:
@@ -36,6 +36,11 @@ class ContextUsage:
     exact: bool = False
     n_ctx: int | None = None
     tokens_per_second: float | None = None
+    memory_bytes: int | None = None
+    memory_bytes_at_cap: int | None = None
+    budget_bytes: int | None = None
+    level: str | None = None
+    """The session's level from context and memory together; None leaves the bar to the context share."""
 
     @property
     def context_tokens(self) -> int:
@@ -52,10 +57,19 @@ class GaugeBar(Widget):
 
     fraction: reactive[float | None] = reactive(None)
 
+    forced_level: reactive[str | None] = reactive(None)
+    """A level decided elsewhere (the session weighs memory too); it wins when it is worse."""
+
     @property
     def level(self) -> str:
         """The colour level of the current fraction ("unknown" before one is known)."""
-        return "unknown" if self.fraction is None else level_for(self.fraction)
+        if self.fraction is None:
+            return "unknown"
+        levels = ["safe", "warning", "danger"]
+        own = level_for(self.fraction)
+        if self.forced_level in levels and levels.index(self.forced_level) > levels.index(own):
+            return self.forced_level
+        return own
 
     def render(self) -> Text:
         """Render the filled and empty parts of the bar."""
@@ -101,6 +115,7 @@ class GaugePane(VerticalScroll):
         used = usage.context_tokens
         kind = self._t("app.gauge.exact" if usage.exact else "app.gauge.estimate")
         bar = self.query_one("#context-bar", GaugeBar)
+        bar.forced_level = usage.level
         if usage.n_ctx:
             fraction = used / usage.n_ctx
             bar.fraction = fraction
@@ -120,6 +135,10 @@ class GaugePane(VerticalScroll):
             (self._t("app.gauge.tokens_per_second"), speed),
             (self._t("app.gauge.kv_cache"), kv),
         ]
+        if usage.memory_bytes is not None:
+            budget = format_bytes(usage.budget_bytes) if usage.budget_bytes else unknown
+            rows.append((self._t("app.gauge.model_memory"), f"{format_bytes(usage.memory_bytes)} / {budget}"))
+            rows.append((self._t("app.gauge.model_memory_at_cap"), format_bytes(usage.memory_bytes_at_cap)))
         counts = Text(end="")
         for index, (name, value) in enumerate(rows):
             counts.append(f"{name}: ", style="dim")
