@@ -43,7 +43,9 @@ def test_oracle_bytes_per_token(capsys, config, bytes_per_token):
 
 
 def test_smollm2_at_8192_is_180_mib(capsys):
-    document, status = run_json(capsys, "--config", str(CONFIGS / "smollm2-135m.json"), "--ctx", "8192", "--memory", "64G")
+    document, status = run_json(
+        capsys, "--config", str(CONFIGS / "smollm2-135m.json"), "--ctx", "8192", "--memory", "64G", "--weights", "270M"
+    )
     assert document["n_ctx"] == 8192
     assert document["kv_bytes"] == 180 * MIB
     assert document["fits"] is True
@@ -137,7 +139,9 @@ def test_max_ctx_fits_the_budget():
 
 
 def test_json_max_ctx_map(capsys):
-    document, status = run_json(capsys, "--config", str(CONFIGS / "llama-3.1-8b.json"), "--ctx", "131072", "--memory", "8G")
+    document, status = run_json(
+        capsys, "--config", str(CONFIGS / "llama-3.1-8b.json"), "--ctx", "131072", "--memory", "8G", "--quant", "q4_k_m"
+    )
     assert set(document["max_ctx"]) >= {"f16", "q8_0", "q4_0"}
     assert document["max_ctx"]["q4_0"] > document["max_ctx"]["q8_0"] > document["max_ctx"]["f16"]
     assert document["fits"] is False

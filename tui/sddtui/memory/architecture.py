@@ -60,6 +60,9 @@ class ModelArchitecture:
     mla: bool = False
     """True when K holds the compressed latent and no V cache exists (DeepSeek V2/V3 in llama.cpp)."""
     weights_bytes: int | None = None
+    """Bytes of the weight tensors as stored in the model files; None when no file was read."""
+    parameter_count: int | None = None
+    """Total parameters (all experts of an MoE model), from metadata or derived from config.json."""
     n_vocab: int | None = None
     n_embd: int | None = None
     head_count: int | None = None
@@ -183,6 +186,10 @@ def architecture_from_fields(fields: Mapping[str, object], *, source: str, origi
             )
         )
 
+    parameter_count = _int_or_none(fields.get("general.parameter_count"))
+    if parameter_count:
+        provenance["parameter_count"] = f"{origin} general.parameter_count"
+
     vocab = _int_or_none(get("vocab_size"))
     if vocab is None and isinstance(fields.get("tokenizer.ggml.tokens"), (list, tuple)):
         vocab = len(fields["tokenizer.ggml.tokens"])
@@ -194,6 +201,7 @@ def architecture_from_fields(fields: Mapping[str, object], *, source: str, origi
         sliding_window=sliding_window if any(swa_flags) else None,
         context_length=_int_or_none(get("context_length")),
         mla=mla,
+        parameter_count=parameter_count or None,
         n_vocab=vocab,
         n_embd=n_embd or None,
         head_count=first_heads or None,

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from sddtui.errors import SddtuiError
@@ -14,7 +15,7 @@ from sddtui.memory.architecture import ModelArchitecture, read_gguf_architecture
 from sddtui.memory.config import read_config_architecture
 from sddtui.memory.kv import CACHE_TYPES, QUANTIZED_TYPES, CacheSettings
 from sddtui.memory.machine import format_bytes, parse_size, read_machine_memory
-from sddtui.memory.plan import MemoryPlan, plan_memory
+from sddtui.memory.plan import QUANT_BITS_PER_WEIGHT, MemoryPlan, format_parameters, plan_memory, resolve_weights
 
 DEFAULT_N_CTX = 4096
 
@@ -37,6 +38,12 @@ def add_memory_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--ubatch", type=int, default=512, help="micro-batch size in tokens (sizes sliding-window caches), default 512")
     parser.add_argument("--swa-full", action="store_true", help="full-size cache for sliding-window layers")
     parser.add_argument("--memory", help="memory budget to plan for, e.g. 24G (default: this machine's)")
+    parser.add_argument("--weights", help="weight size in bytes or with a unit, e.g. 9G; overrides the model files")
+    parser.add_argument(
+        "--quant",
+        choices=list(QUANT_BITS_PER_WEIGHT),
+        help="estimate the weight size from the parameter count at this llama.cpp weight type (needs a config.json)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -45,6 +52,7 @@ def run_memory(arguments: argparse.Namespace, lang: str) -> int:
     """Run `sddtui memory` and return the exit status."""
     try:
         architecture, server_n_ctx = _load_architecture(arguments)
+        weights = resolve_weights(architecture, _weights_bytes(arguments.weights), arguments.quant)
         settings = CacheSettings(
             n_ctx=arguments.ctx or server_n_ctx or DEFAULT_N_CTX,
             type_k=arguments.cache_type_k or arguments.cache_type or "f16",
@@ -55,13 +63,13 @@ def run_memory(arguments: argparse.Namespace, lang: str) -> int:
             n_ubatch=arguments.ubatch,
             swa_full=arguments.swa_full,
         )
-        plan = plan_memory(architecture, settings, _budget_bytes(arguments.memory))
+        plan = plan_memory(architecture, settings, _budget_bytes(arguments.memory), weights)
     except SddtuiError as error:
         print(translate("cli_error", lang, message=error.render(lang)), file=sys.stderr)
         return 2
 
     if arguments.json:
-        print(json.dumps(plan.to_json(), indent=2))
+        print(json.dumps(plan.to_json(lang), indent=2, ensure_ascii=False))
     else:
         print(format_plan(plan, lang))
     return 0 if plan.fits is not False else 1
@@ -78,6 +86,19 @@ def _budget_bytes(text: str | None) -> int:
     return machine.gpu_limit_bytes or machine.total_bytes
 
 
+def _weights_bytes(text: str | None) -> int | None:
+    """Return the weight size from --weights, or None when the flag is absent."""
+    if text is None:
+        return None
+    try:
+        size = parse_size(text)
+    except ValueError:
+        raise SddtuiError("memory_weights_invalid", value=text) from None
+    if size <= 0:
+        raise SddtuiError("memory_weights_invalid", value=text)
+    return size
+
+
 def _load_architecture(arguments: argparse.Namespace) -> tuple[ModelArchitecture, int | None]:
     """Return the architecture from --gguf, --config or --base-url, and the server's n_ctx when it reported one."""
     if arguments.gguf:
@@ -90,30 +111,83 @@ def _load_architecture(arguments: argparse.Namespace) -> tuple[ModelArchitecture
         found = asyncio.run(read_server_model(arguments.base_url, arguments.model))
         if found is None or found.architecture is None:
             raise SddtuiError("memory_server_unknown", url=arguments.base_url)
-        return found.architecture, found.n_ctx
+        architecture = found.architecture
+        if architecture.weights_bytes is None and found.weights_bytes:
+            architecture = replace(architecture, weights_bytes=found.weights_bytes)
+        return architecture, found.n_ctx
     raise SddtuiError("memory_model_required")
 
 
 def format_plan(plan: MemoryPlan, lang: str) -> str:
     """Format a plan as an aligned two-column table with the largest n_ctx per cache type."""
     labels = translate("memory_table_rows", lang).split("|")
-    fits = {True: translate("memory_yes", lang), False: translate("memory_no", lang), None: "?"}[plan.fits]
+    fits = {True: translate("memory_yes", lang), False: translate("memory_no", lang), None: unknown_text(lang)}[plan.fits]
     values = [
         str(plan.kv.n_ctx),
         f"{format_bytes(plan.kv.kv_bytes)} ({plan.kv.kv_bytes:,} B)",
         f"{plan.kv.kv_bytes_per_token:,} B",
-        format_bytes(plan.weights_bytes),
+        _format_weights(plan, lang),
         format_bytes(plan.compute_bytes),
-        format_bytes(plan.total_bytes),
+        _format_total(plan, lang),
         format_bytes(plan.budget_bytes),
         fits,
     ]
     width = max(len(label) for label in labels)
     lines = [translate("memory_table_title", lang, model=plan.architecture.architecture, source=plan.architecture.source)]
     lines += [f"  {label.ljust(width)}  {value}" for label, value in zip(labels, values)]
-    if plan.max_ctx:
+
+    reasons = plan.unknown_reasons(lang)
+    if "fits" in reasons:
+        lines.append(reasons["fits"])
+    if "max_ctx" in reasons:
+        lines.append(reasons["max_ctx"])
+    elif plan.max_ctx:
         lines.append(translate("memory_table_max_ctx", lang, margin=format_bytes(plan.safety_margin_bytes)))
         for cache_type, n_ctx in plan.max_ctx.items():
-            note = f"  ({translate('memory_needs_flash_attn', lang)})" if cache_type in QUANTIZED_TYPES and not plan.settings.flash_attn else ""
-            lines.append(f"  {cache_type.ljust(8)} {n_ctx if n_ctx is not None else '?'}{note}")
+            lines.append(f"  {cache_type.ljust(8)} {_format_max_ctx(plan, cache_type, n_ctx, lang)}")
     return "\n".join(lines)
+
+
+def _format_weights(plan: MemoryPlan, lang: str) -> str:
+    """Format the weights row: the size and, unless it was read from the model files, where it came from."""
+    weights = plan.weights
+    if weights.size_bytes is None:
+        return unknown_text(lang)
+    size = format_bytes(weights.size_bytes)
+    if weights.source == "flag":
+        return translate("memory_weights_from_flag", lang, size=size)
+    if weights.source == "estimate":
+        return translate(
+            "memory_weights_estimate",
+            lang,
+            size=size,
+            parameters=format_parameters(weights.parameter_count or 0),
+            quant=weights.quant,
+            bits=QUANT_BITS_PER_WEIGHT[weights.quant or ""],
+        )
+    return size
+
+
+def _format_total(plan: MemoryPlan, lang: str) -> str:
+    """Format the total row, or mark it unknown and show the bytes of the KV cache and compute buffer alone."""
+    if plan.total_bytes is None:
+        return translate("memory_total_unknown", lang, known=format_bytes(plan.kv_and_compute_bytes))
+    return format_bytes(plan.total_bytes)
+
+
+def _format_max_ctx(plan: MemoryPlan, cache_type: str, n_ctx: int | None, lang: str) -> str:
+    """Format one cache type's largest n_ctx with its notes: the model maximum, flash attention."""
+    text = str(n_ctx) if n_ctx is not None else unknown_text(lang)
+    notes = []
+    if cache_type in plan.max_ctx_at_model_limit:
+        notes.append(translate("memory_model_maximum", lang))
+    if cache_type in QUANTIZED_TYPES and not plan.settings.flash_attn:
+        notes.append(translate("memory_needs_flash_attn", lang))
+    if notes:
+        text += f" ({', '.join(notes)})"
+    return text
+
+
+def unknown_text(lang: str) -> str:
+    """Return the word the table shows for an unknown value."""
+    return translate("memory_unknown", lang)
