@@ -581,3 +581,18 @@ def test_usage_message_replaces_older():
     usage = UsageUpdated(prompt_tokens=1, completion_tokens=2, reasoning_tokens=0, exact=False, n_ctx=None, tokens_per_second=None)
     assert UsageBatched(usage).can_replace(UsageBatched(usage))
     assert not StreamTextBatched("a", "").can_replace(StreamTextBatched("b", ""))
+
+
+def test_theme_short_names_select_shipped_themes():
+    from sddtui.spec.parse import load_spec
+    from sddtui.project import resolve_project
+
+    spec = load_spec(Path(__file__).resolve().parent.parent / "specs" / "habit.md")
+    project = resolve_project(spec, Path(__file__).resolve().parent, Path.cwd())
+
+    async def never():
+        raise AssertionError("not connected in this test")
+
+    for short, full in (("dark", "sddtui-dark"), ("light", "sddtui-light")):
+        app = create_app(spec, project, connect=never, lang="en", theme=short)
+        assert app.theme == full

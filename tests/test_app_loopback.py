@@ -482,3 +482,35 @@ async def test_japanese_happy_path(loopback_server, habit_spec, project):
         assert "適用済み" in tree.task_label_text("T1")
         assert "を適用しました" in screen_text(app)
     assert (project.directory / HABIT_PATH).read_bytes() == HABIT_FILE.encode("utf-8")
+
+
+async def test_planning_can_be_stopped_and_restarted(loopback_server, habit_spec, project, monkeypatch):
+    script = ScriptedModel()
+    script.install(loopback_server)
+    original = script._chat
+    slow = {"on": True}
+
+    def slow_plan(request):
+        response = original(request)
+        if slow["on"] and request.json().get("response_format", {}).get("type") == "json_object":
+            response.delay = 0.5
+        return response
+
+    loopback_server.route("POST", "/v1/chat/completions", slow_plan)
+    app = build_app(loopback_server.url, habit_spec, project)
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_for(pilot, lambda: app.workbench.planning, "planning has started")
+        notifications = record_notifications(app, monkeypatch)
+
+        await pilot.press("n")
+        await pilot.pause()
+        assert any("still being made" in text for text in notifications)
+
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.workbench.planning, "planning has stopped")
+        assert app.workbench.session.plan is None
+        assert "Planning stopped" in screen_text(app)
+
+        slow["on"] = False
+        await pilot.press("n")
+        await wait_for(pilot, lambda: in_review(app), "the plan was made again and T1 proposed")

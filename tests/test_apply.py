@@ -306,3 +306,33 @@ def test_escape_rejected_before_any_write(project, tmp_path):
         apply_atomic(project, "../escaped.py", "x\n", None)
 
     assert not (tmp_path / "escaped.py").exists()
+
+
+@pytest.mark.parametrize("rel_path", ["app/Main.kt", "app/src/main/Main.kt"])
+def test_read_below_file_names_the_file(project, rel_path):
+    (project / "app").write_text("not a folder\n")
+
+    with pytest.raises(SddtuiError) as raised:
+        read_text_or_none(resolve_inside(project, rel_path))
+
+    error = raised.value
+    assert error.key == "apply_read_not_directory"
+    assert error.params["blocker"] == str(project.resolve() / "app")
+    assert "Move or rename the file" in str(error)
+    assert "readable" not in str(error)
+    assert str(project.resolve() / "app") in error.render("ja")
+
+
+@pytest.mark.parametrize("rel_path", ["app/Main.kt", "app/src/main/Main.kt"])
+def test_write_below_file_names_the_file(project, rel_path):
+    (project / "app").write_text("not a folder\n")
+
+    with pytest.raises(SddtuiError) as raised:
+        apply_atomic(project, rel_path, "class Main\n", None)
+
+    error = raised.value
+    assert error.key == "apply_failed_not_directory"
+    assert error.params["blocker"] == "app"
+    assert "Move or rename the file app" in str(error)
+    assert (project / "app").read_text() == "not a folder\n"
+    assert _leftovers(project) == []

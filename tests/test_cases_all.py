@@ -159,7 +159,8 @@ def test_tool_call_outside_task_goes_through_guards(tmp_path):
     # The same rule as for a fenced block: only the task's own file becomes a proposal.
     with pytest.raises(SddtuiError) as raised:
         build_proposal(task(), answer, tmp_path)
-    assert raised.value.key == "answer_no_file"
+    assert raised.value.key == "answer_other_files"
+    assert "../etc/passwd" in str(raised.value)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -223,6 +223,69 @@ async def test_non_streamed_error_at_200(loopback_server):
     assert event.error.key == "llm.context_overflow_unsized"
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/html; charset=utf-8", b"<!doctype html>\n<html><body><h1>Welcome to nginx!</h1></body></html>\n"),
+        ("application/json", b'{"status": "ok", "version": "1.2"}'),
+        ("text/plain", b'{"object": "list", "data": []}'),
+    ],
+)
+async def test_body_not_event_stream(loopback_server, content_type, body):
+    response = ScriptedResponse(headers=[("content-type", content_type)], pieces=[body], chunked=False)
+    loopback_server.route("POST", "/v1/chat/completions", response)
+    async with ChatClient(loopback_server.url) as client:
+        (event,) = await collect(client)
+
+    message = event.error.render("en")
+    assert event.error.key == "llm.not_event_stream"
+    assert f"answered with {content_type.split(';')[0]} instead of an event stream" in message
+    assert "--base-url" in message
+    assert body.decode()[:15] in message
+    assert "received so far" not in message
+    assert content_type.split(";")[0] in event.error.render("ja")
+
+
+async def test_body_without_content_type_not_event_stream(loopback_server):
+    response = ScriptedResponse(pieces=[b"  \n", b"Hello from a web app\n"], chunked=True)
+    loopback_server.route("POST", "/v1/chat/completions", response)
+    async with ChatClient(loopback_server.url) as client:
+        (event,) = await collect(client)
+
+    assert event.error.key == "llm.not_event_stream_untyped"
+    assert "Hello from a web app" in str(event.error)
+
+
+async def test_completion_under_other_content_type_read(loopback_server):
+    completion = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "done"}, "finish_reason": "stop"}]}
+    response = ScriptedResponse(headers=[("content-type", "text/plain")], pieces=[json.dumps(completion).encode()], chunked=False)
+    loopback_server.route("POST", "/v1/chat/completions", response)
+    async with ChatClient(loopback_server.url) as client:
+        events = await collect(client)
+
+    assert answer_of(events) == "done"
+    assert events[-1] == StreamFinished("stop")
+
+
+async def test_event_stream_under_other_content_type_read(loopback_server):
+    pieces = LlamaCppPythonStream().events(["def ", "add"])
+    response = ScriptedResponse(headers=[("content-type", "text/plain")], pieces=[b"\n", *pieces])
+    loopback_server.route("POST", "/v1/chat/completions", response)
+    async with ChatClient(loopback_server.url) as client:
+        events = await collect(client)
+
+    assert answer_of(events) == "def add"
+    assert events[-1] == StreamFinished("stop")
+
+
+async def test_empty_body_other_content_type_is_empty_stream(loopback_server):
+    response = ScriptedResponse(headers=[("content-type", "text/plain")], pieces=[], chunked=False)
+    loopback_server.route("POST", "/v1/chat/completions", response)
+    async with ChatClient(loopback_server.url) as client:
+        (event,) = await collect(client)
+    assert event.error.key == "llm.stream_empty"
+
+
 async def test_connection_refused():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

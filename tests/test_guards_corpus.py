@@ -110,7 +110,7 @@ def test_corpus_findings_explain_themselves(case_path, tmp_path):
         assert finding.message
         assert finding.feedback
         assert finding.evidence or finding.kind.startswith("path_") or finding.kind == "large_deletion"
-        assert finding.feedback.isascii() or finding.kind in {"elided_code", "encoding_damage", "stream_repetition"}
+        assert finding.feedback.isascii() or finding.kind in {"elided_code", "encoding_damage", "control_character", "stream_repetition"}
 
 
 def test_every_shared_output_case_has_a_corpus_entry(shared_cases):

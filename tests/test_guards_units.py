@@ -103,6 +103,52 @@ def test_encoding_damage_only_when_new():
     assert "<0xE3>" in findings[0].message
 
 
+def test_control_characters_blocked():
+    new = 'a = "x"\nb = "\x1b[31mred\x00"\nc = "\x7f"\n'
+    findings = find_encoding_damage(new, 'a = "x"\n', "src/a.py")
+
+    assert [(finding.kind, finding.severity, finding.line) for finding in findings] == [
+        ("control_character", "block", 2)
+    ]
+    finding = findings[0]
+    assert finding.evidence == 'b = "\\x1b[31mred\\x00"'
+    assert "U+0000 NUL, U+001B ESC, U+007F DEL" in finding.message
+    assert "\x00" not in finding.message
+    assert "\x1b" not in finding.feedback
+    assert "\\x1b" in finding.feedback
+
+
+def test_control_characters_allowed_when_original_has_them():
+    original = "a = 1\n\x0c\nb = 2\n"
+    assert find_encoding_damage(original + "c = 3\n", original, "src/a.py") == []
+
+
+def test_control_character_not_in_original_still_blocked():
+    original = "a = 1\n\x0c\nb = 2\n"
+    findings = find_encoding_damage(original + "c = '\x00'\n", original, "src/a.py")
+
+    assert [finding.kind for finding in findings] == ["control_character"]
+    assert "U+000C" not in findings[0].message
+    assert "U+0000 NUL" in findings[0].message
+
+
+def test_control_character_line_counts_only_newlines():
+    # str.splitlines() would count the form feed as a line break and report line 3.
+    findings = find_encoding_damage("a = 1\x0cb = 2\nc = '\x00'\n", "a = 1\x0cb = 2\n", "src/a.py")
+    assert findings[0].line == 2
+
+
+def test_control_character_evidence_near_character():
+    line = "x = '" + "a" * 400 + "\x00'"
+    findings = find_encoding_damage(line + "\n", None, "src/a.py")
+    assert "\\x00" in findings[0].evidence
+    assert findings[0].evidence.startswith("…")
+
+
+def test_tab_and_crlf_are_not_control_damage():
+    assert find_encoding_damage("a = 1\r\n\tb = 2\r\n", None, "src/a.py") == []
+
+
 def test_kotlin_literals_with_interpolation():
     lexer = get_lexer_for_filename("a.kt", stripnl=False, ensurenl=False)
     literals = string_literals('val a = "Hi ${name}!"\nval c = \'x\'\nText("Save")\n', lexer)

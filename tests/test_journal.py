@@ -11,7 +11,7 @@ import pytest
 from sddtui import journal as journal_module
 from sddtui.errors import SddtuiError
 from sddtui.guards.model import Finding, Severity
-from sddtui.journal import Journal, plan_path
+from sddtui.journal import Journal, make_state_folder, plan_path
 
 
 class Colour(StrEnum):
@@ -192,4 +192,34 @@ def test_journal_folder_blocked_by_file(tmp_path):
 
     with pytest.raises(SddtuiError) as raised:
         Journal(tmp_path).append("prompt")
-    assert raised.value.key == "journal_write_failed"
+
+    message = str(raised.value)
+    assert raised.value.key == "state_folder_is_file"
+    assert f"{tmp_path / '.sddtui'} is a file" in message
+    assert "Move or rename the file .sddtui" in message
+    assert "disk space" not in message
+    assert (tmp_path / ".sddtui").read_text() == "not a folder"
+
+
+def test_journal_read_blocked_by_file(tmp_path):
+    (tmp_path / ".sddtui").write_text("not a folder")
+
+    with pytest.raises(SddtuiError) as raised:
+        Journal(tmp_path).read()
+    assert raised.value.key == "state_folder_is_file"
+    assert ".sddtui" in raised.value.render("ja")
+
+
+def test_make_state_folder(tmp_path):
+    assert make_state_folder(tmp_path) == tmp_path / ".sddtui"
+    assert (tmp_path / ".sddtui").is_dir()
+    assert make_state_folder(tmp_path) == tmp_path / ".sddtui"
+
+
+def test_make_state_folder_blocked_by_symlink_to_file(tmp_path):
+    (tmp_path / "elsewhere").write_text("x")
+    (tmp_path / ".sddtui").symlink_to(tmp_path / "elsewhere")
+
+    with pytest.raises(SddtuiError) as raised:
+        make_state_folder(tmp_path)
+    assert raised.value.key == "state_folder_is_file"

@@ -304,7 +304,8 @@ def test_parse_plan_collects_every_reason(spec, project):
     assert len(reasons) == 2
     assert reasons[0].startswith("Task T1")
     assert reasons[1].startswith("Task T2")
-    assert str(PlanInvalid(reasons)) == "; ".join(reasons)
+    assert str(PlanInvalid(reasons)) == " ".join(reasons)
+    assert ".;" not in str(PlanInvalid(reasons))
 
 
 # ---------------------------------------------------------------------------------------------

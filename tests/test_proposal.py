@@ -66,7 +66,8 @@ def test_folder_suffix_must_start_at_boundary(project):
 
     with pytest.raises(SddtuiError) as raised:
         build_proposal(_task(), answer, project)
-    assert raised.value.key == "answer_no_file"
+    assert raised.value.key == "answer_other_files"
+    assert "abit.kt" in str(raised.value)
 
 
 def test_absolute_path_inside_project(project):
@@ -140,8 +141,48 @@ def test_no_answer_block_raises_with_path(project):
 
     assert raised.value.key == "answer_no_file"
     assert HABIT_PATH in str(raised.value)
+    assert "no code block at all" in str(raised.value)
     assert "Retry" in str(raised.value)
     assert HABIT_PATH in raised.value.render("ja")
+
+
+def test_no_task_block_lists_named_paths(project):
+    answer = "Other.kt\n```kotlin\nclass Other\n```\n\n/etc/passwd\n```\nroot:x:0:0\n```\n"
+
+    with pytest.raises(SddtuiError) as raised:
+        build_proposal(_task(), answer, project)
+
+    message = str(raised.value)
+    assert raised.value.key == "answer_other_files"
+    assert HABIT_PATH in message
+    assert "Other.kt, /etc/passwd" in message
+    assert "Other.kt, /etc/passwd" in raised.value.render("ja")
+
+
+def test_named_paths_are_capped_and_shortened(project):
+    long_path = "src/" + "deep/" * 30 + "Long.kt"
+    names = [f"File{number}.kt" for number in range(6)] + [long_path, "File0.kt"]
+    answer = "".join(f"{name}\n```kotlin\nclass X\n```\n\n" for name in names)
+
+    with pytest.raises(SddtuiError) as raised:
+        build_proposal(_task(), answer, project)
+
+    named = raised.value.params["named"]
+    assert named == "File0.kt, File1.kt, File2.kt, File3.kt, File4.kt (+2)"
+    assert long_path not in str(raised.value)
+
+
+def test_long_named_path_keeps_its_end(project):
+    long_path = "src/" + "deep/" * 30 + "Long.kt"
+    answer = f"{long_path}\n```kotlin\nclass X\n```\n"
+
+    with pytest.raises(SddtuiError) as raised:
+        build_proposal(_task(), answer, project)
+
+    named = raised.value.params["named"]
+    assert named.startswith("…")
+    assert named.endswith("deep/Long.kt")
+    assert len(named) == 60
 
 
 def test_truncated_block_blocks(project):

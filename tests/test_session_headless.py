@@ -223,7 +223,7 @@ async def test_refused_connection_names_the_url(habit_spec, project):
 
     with pytest.raises(SddtuiError) as raised:
         await connect_session(habit_spec, project, Settings(base_url=url))
-    assert raised.value.key == "server_unreachable"
+    assert raised.value.key == "llm.connect_failed"
     assert url in raised.value.render("en")
     assert url in raised.value.render("ja")
 
@@ -252,9 +252,9 @@ async def test_prompt_too_large_is_not_sent(loopback_server, habit_spec, project
     script = ScriptedModel(token_count=5000)
     script.install(loopback_server)
     session = await connect_session(habit_spec, project, Settings(base_url=loopback_server.url))
-    session.server.n_ctx = 4096
     async for _ in session.make_plan():
         pass
+    session.server.n_ctx = 4096
     events = [event async for event in session.run_task(session.plan.tasks[0])]
     await session.aclose()
 
@@ -334,3 +334,158 @@ async def test_unwritable_plan_is_an_error(loopback_server, habit_spec, project,
     assert error["key"] == "tasks.plan_unwritable"
     assert "Permission denied" in error["message"]
     assert written_files(project) == []
+
+
+async def test_second_session_on_project_is_refused(loopback_server, habit_spec, project):
+    ScriptedModel().install(loopback_server)
+    first = await connect_session(habit_spec, project, Settings(base_url=loopback_server.url))
+    from sddtui.errors import SddtuiError
+
+    try:
+        with pytest.raises(SddtuiError) as raised:
+            await connect_session(habit_spec, project, Settings(base_url=loopback_server.url))
+        assert raised.value.key == "project_locked"
+        assert str(os.getpid()) in raised.value.render("en")
+    finally:
+        await first.aclose()
+    second = await connect_session(habit_spec, project, Settings(base_url=loopback_server.url))
+    await second.aclose()
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:99999", "outside 1-65535"),
+        ("http://[::1", "Invalid"),
+        ("ftp://127.0.0.1:21", "'ftp'"),
+    ],
+)
+async def test_invalid_base_url_is_named(habit_spec, project, url, reason):
+    from sddtui.errors import SddtuiError
+
+    with pytest.raises(SddtuiError) as raised:
+        await connect_session(habit_spec, project, Settings(base_url=url))
+    assert raised.value.key == "base_url_invalid"
+    assert url in raised.value.render("en")
+    assert reason in raised.value.render("en")
+
+
+async def test_unauthorized_server_is_not_called_down(loopback_server, habit_spec, project):
+    from loopback import json_response
+
+    from sddtui.errors import SddtuiError
+
+    loopback_server.route("GET", "/v1/models", json_response(401, {"error": {"message": "Invalid API key"}}))
+    with pytest.raises(SddtuiError) as raised:
+        await connect_session(habit_spec, project, Settings(base_url=loopback_server.url, api_key="wrong"))
+    message = raised.value.render("en")
+    assert "Invalid API key" in message
+    assert "401" in message
+    journal = [json.loads(line) for line in (project.directory / ".sddtui" / "journal.jsonl").read_text().splitlines()]
+    assert journal[-1]["kind"] == "error" and journal[-1]["stage"] == "connect"
+
+
+async def test_embedded_flag_wins_over_configured_url(habit_spec, project, monkeypatch):
+    from sddtui import connect
+
+    class Started(Exception):
+        pass
+
+    async def start_embedded(*_args):
+        raise Started
+
+    monkeypatch.setattr(connect, "_start_embedded", start_embedded)
+    with pytest.raises(Started):
+        await connect_session(habit_spec, project, Settings(base_url="http://127.0.0.1:9/v1", embedded=True))
+
+
+def test_cli_rejects_embedded_with_base_url(tmp_path, capsys):
+    from sddtui.cli import main
+
+    status = main(["plan", str(REPO_ROOT / "specs" / "habit.md"), "--embedded", "--base-url", "http://127.0.0.1:9", "--project", str(tmp_path)])
+    assert status == 1
+    assert "--embedded and --base-url" in capsys.readouterr().err
+
+
+async def test_plan_prompt_past_n_ctx_names_it(loopback_server, habit_spec, project):
+    script = ScriptedModel(token_count=600)
+    script.install(loopback_server)
+    session = await connect_session(habit_spec, project, Settings(base_url=loopback_server.url))
+    session.server.n_ctx = 512
+    events = [event async for event in session.make_plan()]
+    await session.aclose()
+
+    assert isinstance(events[-1], ErrorOccurred)
+    assert events[-1].error.key == "plan_prompt_too_large"
+    assert "512" in events[-1].error.render("en") and "--n-ctx" in events[-1].error.render("en")
+    assert [body for body in script.chat_requests if "response_format" in body] == []
+
+
+async def test_plan_cut_by_small_context_names_n_ctx(loopback_server, habit_spec, project):
+    from loopback import LlamaCppPythonStream
+
+    script = ScriptedModel(token_count=300)
+    script.install(loopback_server)
+    original = script._chat
+
+    def cut_plan(request):
+        if request.json().get("response_format", {}).get("type") == "json_object":
+            return LlamaCppPythonStream().response(split_tokens('{"tasks": [{"path": "app/'), "length")
+        return original(request)
+
+    loopback_server.route("POST", "/v1/chat/completions", cut_plan)
+    session = await connect_session(habit_spec, project, Settings(base_url=loopback_server.url))
+    session.server.n_ctx = 512
+    events = [event async for event in session.make_plan()]
+    await session.aclose()
+
+    assert events[-1].error.key == "plan_cut_by_context"
+    assert "n_ctx 512" in events[-1].error.render("en")
+
+
+async def test_headless_rejection_leaves_task_pending(loopback_server, habit_spec, project):
+    await run_script(loopback_server, ScriptedModel(), habit_spec, project, ApproveMode.NONE)
+    saved = json.loads((project.directory / ".sddtui" / "plan.json").read_text(encoding="utf-8"))
+    assert saved["tasks"][0]["state"] == "pending"
+
+    status, records, _ = await run_script(loopback_server, ScriptedModel(), habit_spec, project, ApproveMode.ALL)
+    assert status == 0
+    assert [record["path"] for record in records if record["event"] == "applied"] == [HABIT_PATH]
+
+
+async def test_unreadable_target_is_an_error_event(loopback_server, habit_spec, project):
+    (project.directory / "app").write_text("a file where a folder belongs\n", encoding="utf-8")
+    status, records, _ = await run_script(loopback_server, ScriptedModel(), habit_spec, project)
+
+    assert status == 1
+    assert kinds_of(records)[-1] == "done"
+    assert "error" in kinds_of(records)
+    assert "error" in journal_kinds(project)
+
+
+async def test_cancelled_run_journals_partial_answer(loopback_server, habit_spec, project):
+    tokens = split_tokens(fenced_answer(), size=2)
+    script = ScriptedModel(answers=[stream_of(tokens, delay=0.02)])
+    script.install(loopback_server)
+    session = await connect_session(habit_spec, project, Settings(base_url=loopback_server.url))
+    async for _ in session.make_plan():
+        pass
+
+    async def consume():
+        async for event in session.run_task(session.plan.tasks[0]):
+            if isinstance(event, TextReceived) and event.text == tokens[5]:
+                await asyncio.sleep(10)
+
+    runner = asyncio.create_task(consume())
+    while "prompt" not in journal_kinds(project):
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+    await session.aclose()
+
+    journal = [json.loads(line) for line in (project.directory / ".sddtui" / "journal.jsonl").read_text().splitlines()]
+    answer = next(record for record in journal if record["kind"] == "answer")
+    assert answer["stopped"] is True
+    assert answer["text"].startswith(HABIT_PATH[:8])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
 import re
+import socket
 import tomllib
 from pathlib import Path
 
@@ -305,6 +308,40 @@ def test_directory(tmp_path):
     error = error_of(tmp_path)
     assert error.key == "spec.is_directory"
     assert str(tmp_path) in str(error)
+
+
+def test_fifo_rejected_without_blocking(tmp_path):
+    fifo = tmp_path / "spec.md"
+    os.mkfifo(fifo)
+
+    # Opening a FIFO with no writer blocks, so the check must run in a thread that can time out.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(error_of, fifo)
+        try:
+            error = future.result(timeout=5)
+        except concurrent.futures.TimeoutError:
+            # Unblock the reader so the worker thread ends, then fail.
+            with open(fifo, "wb"):
+                pass
+            pytest.fail("load_spec blocked on a FIFO")
+    assert error.key == "spec.not_regular_file"
+    assert "FIFO" in str(error)
+    assert str(fifo) in error.render("ja")
+
+
+def test_device_rejected():
+    error = error_of(Path("/dev/null"))
+    assert error.key == "spec.not_regular_file"
+    assert "character device" in str(error)
+
+
+def test_socket_rejected(tmp_path):
+    path = tmp_path / "s.md"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        error = error_of(path)
+    assert error.key == "spec.not_regular_file"
+    assert "socket" in str(error)
 
 
 def test_unreadable_file(tmp_path, monkeypatch):

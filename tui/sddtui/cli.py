@@ -10,9 +10,19 @@ from typing import Any
 
 from sddtui import __version__
 from sddtui.errors import SddtuiError
-from sddtui.i18n import detect_language, translate
+from sddtui.i18n import detect_language, join_sentences, translate
 
 SUBCOMMANDS = ("run", "plan")
+# Settings fields and the flags that set them, so a settings error names what the user typed.
+FLAG_NAMES = {
+    "base_url": "--base-url",
+    "model": "--model",
+    "embedded": "--embedded",
+    "embedded_n_ctx": "--n-ctx",
+    "max_answer_tokens": "--max-answer-tokens",
+    "lang": "--lang",
+    "theme": "--theme",
+}
 
 
 def _common_flags() -> argparse.ArgumentParser:
@@ -23,8 +33,8 @@ def _common_flags() -> argparse.ArgumentParser:
     common.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:1234/v1 (default: $OPENAI_BASE_URL, else probe local ports, else the embedded engine)")
     common.add_argument("--model", help="model id to request (default: the first one the server lists)")
     common.add_argument("--embedded", action="store_true", default=None, help="skip probing and start the embedded engine")
-    common.add_argument("--n-ctx", dest="embedded_n_ctx", type=int, help="n_ctx in tokens for the embedded engine (default 4096)")
-    common.add_argument("--max-answer-tokens", type=int, help="upper bound on max_tokens for one answer (default 2048)")
+    common.add_argument("--n-ctx", dest="embedded_n_ctx", type=int, metavar="N", help="n_ctx in tokens for the embedded engine, 512 to 131072 (default 4096)")
+    common.add_argument("--max-answer-tokens", type=int, metavar="N", help="upper bound on max_tokens for one answer, at least 64 (default 2048)")
     common.add_argument("--lang", choices=("en", "ja"), help="language of screens and messages (default: from the locale)")
     return common
 
@@ -36,10 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sddtui {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", parents=[common], help="run every task without the workbench, printing JSON lines")
+    run = commands.add_parser(
+        "run",
+        parents=[common],
+        help="run every task without the workbench, printing JSON lines",
+        description="Plan the spec and run every pending task without the workbench, printing one JSON event per line.",
+    )
     run.add_argument("--approve", choices=("none", "clean", "all"), required=True, help="which proposals to apply: none, clean (no findings) or all (not blocked)")
 
-    plan = commands.add_parser("plan", parents=[common], help="print the task list")
+    plan = commands.add_parser(
+        "plan",
+        parents=[common],
+        help="print the task list",
+        description="Print the plan saved for this spec, or ask the model for one and print it.",
+    )
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     return parser
 
@@ -52,7 +72,7 @@ def build_workbench_parser() -> argparse.ArgumentParser:
         description="Open the workbench on SPEC. Other commands: sddtui run SPEC --approve MODE, sddtui plan SPEC, sddtui doctor, sddtui memory.",
     )
     parser.add_argument("--version", action="version", version=f"sddtui {__version__}")
-    parser.add_argument("--theme", help="workbench theme: dark or light")
+    parser.add_argument("--theme", help="workbench theme: dark or light (sddtui-dark, sddtui-light), or any Textual theme name")
     return parser
 
 
@@ -78,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(translate("cli_interrupted", lang), file=sys.stderr)
         return 130
+    except _Terminated:
+        print(translate("cli_interrupted", lang), file=sys.stderr)
+        return 143
 
 
 def _doctor(argv: list[str]) -> int:
@@ -116,7 +139,9 @@ def _dispatch(arguments: argparse.Namespace, lang: str) -> int:
     from sddtui.settings import load_settings
     from sddtui.spec.parse import load_spec, require_plannable
 
-    settings = load_settings(_flag_values(arguments))
+    if arguments.embedded and arguments.base_url:
+        raise SddtuiError("embedded_and_base_url", url=arguments.base_url)
+    settings = load_settings(_flag_values(arguments), flag_names=FLAG_NAMES)
     lang = arguments.lang or settings.lang or lang
     settings = settings.model_copy(update={"lang": lang})
     spec = load_spec(arguments.spec)
@@ -129,7 +154,10 @@ def _dispatch(arguments: argparse.Namespace, lang: str) -> int:
 
     print(translate("cli_project", lang, path=project.directory, origin=translate(f"project_origin.{project.origin}", lang)), file=sys.stderr)
     if arguments.command == "run":
-        return asyncio.run(_run(spec, project, settings, lang, arguments.approve))
+        try:
+            return asyncio.run(_run(spec, project, settings, lang, arguments.approve))
+        except asyncio.CancelledError:
+            raise _Terminated from None
     return asyncio.run(_plan(spec, project, settings, lang, arguments.json))
 
 
@@ -155,8 +183,13 @@ def _run_workbench(spec, project, settings, lang: str, theme: str | None) -> int
     return app.return_code or 0
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived during a headless command."""
+
+
 async def _run(spec, project, settings, lang: str, approve: str) -> int:
     """Run every task headless and print one JSON event per line."""
+    _cancel_on_sigterm()
     from sddtui.connect import connect_session
     from sddtui.events import ErrorOccurred, SessionDone
     from sddtui.headless import ApproveMode, JsonLinesWriter, run_headless
@@ -178,12 +211,18 @@ async def _plan(spec, project, settings, lang: str, as_json: bool) -> int:
     """Make (or load) the plan and print its tasks."""
     from sddtui.connect import connect_session
     from sddtui.events import ErrorOccurred, PlanReady, PlanRejected
+    from sddtui.session import load_saved_plan
 
+    saved = load_saved_plan(spec, project.directory)
+    if saved is not None:
+        # A plan made from this very spec text needs no model server to be printed.
+        _print_plan(saved, as_json)
+        return 0
     session = await connect_session(spec, project, settings)
     try:
         async for event in session.make_plan():
             if isinstance(event, PlanRejected):
-                print(translate("cli_plan_rejected", lang, attempt=event.attempt, reasons="; ".join(event.reasons)), file=sys.stderr)
+                print(translate("cli_plan_rejected", lang, attempt=event.attempt, reasons=join_sentences(event.reasons)), file=sys.stderr)
             elif isinstance(event, ErrorOccurred):
                 raise event.error
             elif isinstance(event, PlanReady):
@@ -191,6 +230,16 @@ async def _plan(spec, project, settings, lang: str, as_json: bool) -> int:
     finally:
         await session.aclose()
     return 0
+
+
+def _cancel_on_sigterm() -> None:
+    """Make SIGTERM cancel the running command, so the session stops, journals and closes first."""
+    import asyncio
+    import signal
+
+    task = asyncio.current_task()
+    if task is not None and sys.platform != "win32":
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
 
 def _print_plan(plan, as_json: bool) -> None:

@@ -14,7 +14,8 @@ from sddtui.llm.embedded import (
     missing_server_modules,
 )
 from sddtui.llm.detect import Dialect, detect_server
-from sddtui.llm.server import DEFAULT_LOCAL_PORTS, ServerInfo, find_local_server
+from sddtui.llm.server import DEFAULT_LOCAL_PORTS, ServerInfo, find_local_server, validate_base_url
+from sddtui.lock import ProjectLock
 from sddtui.memory.architecture import read_gguf_architecture
 from sddtui.memory.budget import growing_budget, llama_cpp_budget
 from sddtui.memory.kv import CacheSettings, mlx_kv_bytes
@@ -29,13 +30,27 @@ from sddtui.spec.model import Spec
 
 
 async def connect_session(spec: Spec, project: Project, settings: Settings) -> Session:
-    """Find or start the model server and return a Session bound to it."""
+    """Lock the project, find or start the model server, and return a Session bound to it."""
     journal = Journal(project.directory)
-    engine: EmbeddedEngine | None = None
+    lock = ProjectLock(project.directory)
+    lock.acquire()
+    try:
+        return await _connect(spec, project, settings, journal, lock)
+    except BaseException as error:
+        lock.release()
+        if isinstance(error, SddtuiError):
+            journal.append("error", stage="connect", key=error.key, error=error.render("en"))
+        raise
 
-    if settings.base_url:
+
+async def _connect(spec: Spec, project: Project, settings: Settings, journal: Journal, lock: ProjectLock) -> Session:
+    """Find or start the model server for a locked project."""
+    engine: EmbeddedEngine | None = None
+    if settings.embedded:
+        engine, server = await _start_embedded(project, settings)
+    elif settings.base_url:
         server = await _configured_server(settings)
-    elif not settings.embedded and (found := await find_local_server()) is not None:
+    elif (found := await find_local_server()) is not None:
         base_url, names, models = found
         report = await detect_server(base_url, api_key=settings.api_key)
         server = ServerInfo(
@@ -71,16 +86,18 @@ async def connect_session(spec: Spec, project: Project, settings: Settings) -> S
         journal=journal,
         settings=settings,
         engine=engine,
+        lock=lock,
     )
 
 
 async def _configured_server(settings: Settings) -> ServerInfo:
     """Check that the configured server responds, recognise it, and pick its model."""
-    base_url = settings.base_url or ""
+    base_url = validate_base_url(settings.base_url or "")
+    # The model list is asked first: its errors say what went wrong (refused, timed out, 401, 404 ...).
+    async with ChatClient(base_url, api_key=settings.api_key, timeout=10.0) as client:
+        models = await client.list_models()
     report = await detect_server(base_url, api_key=settings.api_key, timeout=10.0)
-    if not report.reachable:
-        raise SddtuiError("server_unreachable", url=base_url)
-    models = report.models
+    models = models or report.models
     if settings.model is None and not models:
         raise SddtuiError("server_no_models", url=base_url)
     if settings.model is not None and models and settings.model not in models:

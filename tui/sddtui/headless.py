@@ -152,9 +152,10 @@ async def run_headless(session: Session, mode: ApproveMode, emit: Callable[[Sess
 
 async def _decide(session: Session, task, proposal, mode: ApproveMode) -> SessionEvent:
     """Approve or reject one proposal according to the approval mode; blocked proposals are always rejected."""
+    # A headless rejection is never final: the task stays pending for a later run or the workbench.
     if proposal.blocked:
-        return await session.reject(task, proposal, "blocked by findings")
+        return await session.reject(task, proposal, "blocked by findings", final=False)
     if mode is ApproveMode.ALL or (mode is ApproveMode.CLEAN and not proposal.findings):
         return await session.approve(task, proposal)
     reason = "--approve none" if mode is ApproveMode.NONE else "findings need a person's review (--approve clean)"
-    return await session.reject(task, proposal, reason)
+    return await session.reject(task, proposal, reason, final=False)

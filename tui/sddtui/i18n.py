@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
 
@@ -34,6 +34,22 @@ def translate(key: str, lang: str = "en", /, **params: object) -> str:
         raise KeyError(f"message key {key!r} is missing from tui/sddtui/messages/")
     template = texts.get(lang) or texts["en"]
     return template.format(**params)
+
+
+def join_sentences(sentences: Iterable[str]) -> str:
+    """Join whole messages into one text, ending each with a period unless it already ends in punctuation.
+
+    A message placed inside another must not be joined with "; ", which yields ".;" after a sentence.
+    """
+    parts = []
+    for sentence in sentences:
+        sentence = sentence.strip()
+        if not sentence:
+            continue
+        if sentence[-1].isalnum():
+            sentence += "."
+        parts.append(sentence)
+    return " ".join(parts)
 
 
 def detect_language(environ: Mapping[str, str] | None = None) -> str:

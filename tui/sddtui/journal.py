@@ -28,6 +28,29 @@ def state_folder(project_dir: Path) -> Path:
     return project_dir / STATE_FOLDER_NAME
 
 
+def make_state_folder(project_dir: Path) -> Path:
+    """Create the state folder if it is missing and return it, or raise SddtuiError when a file has its name.
+
+    Other OS errors propagate, so that each caller reports them in its own words.
+    """
+    folder = state_folder(project_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        not_a_folder = _not_a_folder_error(folder)
+        if not_a_folder is None:
+            raise
+        raise not_a_folder from error
+    return folder
+
+
+def _not_a_folder_error(folder: Path) -> SddtuiError | None:
+    """Return the error for a state folder path taken by a file or other non-folder, or None when it is a folder."""
+    if os.path.lexists(folder) and not folder.is_dir():
+        return SddtuiError("state_folder_is_file", path=str(folder), name=STATE_FOLDER_NAME)
+    return None
+
+
 def plan_path(project_dir: Path) -> Path:
     """Return the path of the plan file, `<project>/.sddtui/plan.json`."""
     return state_folder(project_dir) / PLAN_FILE_NAME
@@ -40,6 +63,7 @@ class Journal:
     """
 
     def __init__(self, project_dir: Path) -> None:
+        self.project_dir = project_dir
         self.path = state_folder(project_dir) / JOURNAL_FILE_NAME
         self.skipped_lines: list[int] = []
         """1-based numbers of the lines the last `read` skipped because they were not complete JSON."""
@@ -58,7 +82,7 @@ class Journal:
         record = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "kind": kind, **fields}
         line = _encode_line(record)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_state_folder(self.project_dir)
             with open(self.path, "ab") as journal_file:
                 if not _ends_with_line_break(journal_file):
                     # A crash cut the last record short; end it so that this record gets its own line.
@@ -80,6 +104,11 @@ class Journal:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return []
+        except NotADirectoryError as error:
+            not_a_folder = _not_a_folder_error(self.path.parent)
+            if not_a_folder is None:
+                raise SddtuiError("journal_read_failed", path=str(self.path), error=error.strerror or str(error)) from error
+            raise not_a_folder from error
         except OSError as error:
             raise SddtuiError("journal_read_failed", path=str(self.path), error=error.strerror or str(error)) from error
 

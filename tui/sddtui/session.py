@@ -29,11 +29,12 @@ from sddtui.guards.check import check_proposal
 from sddtui.guards.feedback import feedback_lines
 from sddtui.guards.model import Finding, Severity
 from sddtui.guards.stream import StreamWatcher
-from sddtui.i18n import translate
+from sddtui.i18n import join_sentences, translate
 from sddtui.journal import Journal, plan_path
 from sddtui.memory.tokens import TokenCounter, render_chat_prompt
 from sddtui.llm.client import ChatClient
 from sddtui.llm.embedded import EmbeddedEngine
+from sddtui.lock import ProjectLock
 from sddtui.llm.grammar import answer_grammar
 from sddtui.llm.events import (
     AnswerDelta,
@@ -64,11 +65,22 @@ USAGE_INTERVAL = 0.1
 # Tokens a chat template adds around each message, estimated when the template is unknown.
 TEMPLATE_TOKENS_PER_MESSAGE = 8
 PLAN_MAX_TOKENS = 1024
+# The smallest max_tokens worth asking for a plan of even one task.
+MIN_PLAN_TOKENS = 128
 
 
 def spec_sha256(spec: Spec) -> str:
     """Return the hash of the spec's text, which ties a saved plan to the spec it came from."""
     return hashlib.sha256(spec.text.encode("utf-8")).hexdigest()
+
+
+def load_saved_plan(spec: Spec, project_dir: Path) -> Plan | None:
+    """Return the plan saved in the project when it was made from this very spec text, else None."""
+    path = plan_path(project_dir)
+    if not path.is_file():
+        return None
+    plan = load_plan(path)
+    return plan if plan.spec_sha256 == spec_sha256(spec) else None
 
 
 class Session:
@@ -84,6 +96,7 @@ class Session:
         journal: Journal,
         settings: Settings,
         engine: EmbeddedEngine | None = None,
+        lock: ProjectLock | None = None,
     ) -> None:
         self.spec = spec
         self.project = project
@@ -92,10 +105,12 @@ class Session:
         self.journal = journal
         self.settings = settings
         self.engine = engine
+        self.lock = lock
         self.lang = settings.lang or "en"
         self.plan: Plan | None = None
         self.proposals: dict[str, Proposal] = {}
         self._feedback: dict[str, list[str]] = {}
+        self._deferred: set[str] = set()
         self._stop_requested: asyncio.Event | None = None
         self.token_counter = TokenCounter()
         self._estimated_prompt_text = ""
@@ -113,22 +128,28 @@ class Session:
 
         feedback: list[str] = []
         schema = plan_schema(self.spec, self.project)
-        existing = self._existing_files()
         for attempt in range(1, self.settings.plan_attempts + 1):
-            messages = plan_messages(self.spec, self.project, existing, feedback)
-            self.journal.append("plan_prompt", attempt=attempt, messages=messages, schema=schema)
             try:
+                messages = plan_messages(self.spec, self.project, self._existing_files(), feedback)
+                max_tokens = await self._plan_budget(messages)
+                self.journal.append("plan_prompt", attempt=attempt, messages=messages, schema=schema, max_tokens=max_tokens)
                 text = await self.client.complete_json(
-                    messages, model=self.server.model, max_tokens=PLAN_MAX_TOKENS, schema=schema
+                    messages, model=self.server.model, max_tokens=max_tokens, schema=schema
                 )
             except SddtuiError as error:
-                self.journal.append("error", stage="plan", error=error.render("en"))
+                if error.key == "llm.json_cut_short" and max_tokens < PLAN_MAX_TOKENS:
+                    error = SddtuiError("plan_cut_by_context", n_ctx=self.server.n_ctx, max_tokens=max_tokens)
+                self.journal.append("error", stage="plan", key=error.key, error=error.render("en"))
                 yield ErrorOccurred(error)
                 return
             self.journal.append("plan_answer", attempt=attempt, text=text)
 
             try:
                 plan = parse_plan(text, self.spec, self.project, exists=self._exists)
+            except SddtuiError as error:
+                self.journal.append("error", stage="plan", key=error.key, error=error.render("en"))
+                yield ErrorOccurred(error)
+                return
             except PlanInvalid as invalid:
                 feedback = invalid.reasons
                 self.journal.append("plan_rejected", attempt=attempt, reasons=invalid.reasons)
@@ -148,20 +169,31 @@ class Session:
             yield PlanReady(plan)
             return
 
-        error = SddtuiError("plan_failed", attempts=self.settings.plan_attempts, reasons="; ".join(feedback))
+        error = SddtuiError("plan_failed", attempts=self.settings.plan_attempts, reasons=join_sentences(feedback))
         self.journal.append("error", stage="plan", error=error.render("en"))
         yield ErrorOccurred(error)
 
+    async def _plan_budget(self, messages: list[dict]) -> int:
+        """Return max_tokens for the plan: PLAN_MAX_TOKENS, lowered to what n_ctx leaves after the prompt."""
+        if self.server.n_ctx is None:
+            return PLAN_MAX_TOKENS
+        prompt_tokens, _ = await self._count_prompt_tokens(messages)
+        room = self.server.n_ctx - prompt_tokens - CONTEXT_MARGIN_TOKENS
+        if room < MIN_PLAN_TOKENS:
+            raise SddtuiError("plan_prompt_too_large", prompt_tokens=prompt_tokens, n_ctx=self.server.n_ctx)
+        return min(PLAN_MAX_TOKENS, room)
+
     def _load_saved_plan(self) -> Plan | None:
         """Return the saved plan when it was made from this very spec text."""
-        path = plan_path(self.project.directory)
-        if not path.is_file():
-            return None
-        plan = load_plan(path)
-        return plan if plan.spec_sha256 == spec_sha256(self.spec) else None
+        return load_saved_plan(self.spec, self.project.directory)
 
     def _save_plan(self, plan: Plan) -> None:
-        """Write the plan beside the journal."""
+        """Write the plan beside the journal; tasks rejected only for this run are saved as pending."""
+        if self._deferred:
+            plan = plan.model_copy(deep=True)
+            for saved_task in plan.tasks:
+                if saved_task.id in self._deferred:
+                    saved_task.state = TaskState.PENDING
         save_plan(plan, plan_path(self.project.directory))
 
     def _exists(self, relative_path: str) -> bool:
@@ -201,8 +233,13 @@ class Session:
         """Send one task, stream the answer, check it and yield the proposal (or the error)."""
         # Created before the prompt is counted, so a stop pressed during that wait is not lost.
         self._stop_requested = asyncio.Event()
-        target = resolve_inside(self.project.directory, task.path)
-        current = read_text_or_none(target)
+        try:
+            current = read_text_or_none(resolve_inside(self.project.directory, task.path))
+        except SddtuiError as error:
+            self._stop_requested = None
+            self._fail(task, error)
+            yield ErrorOccurred(error, task)
+            return
         messages = task_messages(
             self.spec, self.project, task, current, note=note, feedback=self._feedback.get(task.id, [])
         )
@@ -230,8 +267,14 @@ class Session:
         extra = None
         if self.server.answer_grammar:
             extra = {"grammar": answer_grammar(task.path, fence_tag(self.spec), max_tokens)}
-        async for event in self._stream(messages, max_tokens, prompt_tokens, prompt_exact, extra, result, watcher):
-            yield event
+        try:
+            async for event in self._stream(messages, max_tokens, prompt_tokens, prompt_exact, extra, result, watcher):
+                yield event
+        except (asyncio.CancelledError, GeneratorExit):
+            # The consumer went away mid-answer (quit, Ctrl+C): what arrived is still journaled.
+            result.stopped = True
+            self._journal_answer(task, result)
+            raise
         result.stream_findings = watcher.finish()
         if result.usage is not None and not prompt_exact and self._estimated_prompt_text:
             # The server's own count teaches the offline estimate this model's tokens-per-text ratio.
@@ -243,16 +286,7 @@ class Session:
             # A loop was cut: keep the first complete answer, not the repetition after it.
             result.kept_answer = watcher.first_complete_answer()
 
-        self.journal.append(
-            "answer",
-            task_id=task.id,
-            text=result.answer,
-            reasoning=result.reasoning,
-            tool_calls=result.tool_calls,
-            finish_reason=result.finish_reason,
-            usage=result.usage,
-            stopped=result.stopped,
-        )
+        self._journal_answer(task, result)
         yield self._usage_event(result, exact=result.usage is not None)
 
         async for event in self._review(task, result):
@@ -386,6 +420,19 @@ class Session:
         # character and send it with the next one, so non-ASCII text can undercount by a few.
         dialect = self.server.report.dialect if self.server.report else None
         return dialect in (Dialect.LLAMA_CPP, Dialect.LLAMA_CPP_PYTHON)
+
+    def _journal_answer(self, task: Task, result: _StreamResult) -> None:
+        """Record everything one answer's stream delivered."""
+        self.journal.append(
+            "answer",
+            task_id=task.id,
+            text=result.answer,
+            reasoning=result.reasoning,
+            tool_calls=result.tool_calls,
+            finish_reason=result.finish_reason,
+            usage=result.usage,
+            stopped=result.stopped,
+        )
 
     async def _review(self, task: Task, result: _StreamResult) -> AsyncIterator[SessionEvent]:
         """Turn a finished stream into a proposal with findings, or into an error."""
@@ -533,12 +580,17 @@ class Session:
 
         self.journal.append("applied", task_id=task.id, path=proposal.path, bytes=written)
         task.state = TaskState.APPLIED
+        self._deferred.discard(task.id)
         return self._save_progress(task) or TaskApplied(task, proposal.path, written)
 
-    async def reject(self, task: Task, proposal: Proposal | None, reason: str) -> TaskRejected | ErrorOccurred:
-        """Record a rejection; nothing is written."""
-        self.journal.append("decision", task_id=task.id, decision="reject", reason=reason)
+    async def reject(
+        self, task: Task, proposal: Proposal | None, reason: str, *, final: bool = True
+    ) -> TaskRejected | ErrorOccurred:
+        """Record a rejection; nothing is written. A rejection that is not final leaves the task to a later run."""
+        self.journal.append("decision", task_id=task.id, decision="reject", reason=reason, final=final)
         task.state = TaskState.REJECTED
+        if not final:
+            self._deferred.add(task.id)
         return self._save_progress(task) or TaskRejected(task, reason)
 
     def _save_progress(self, task: Task) -> ErrorOccurred | None:
@@ -559,6 +611,8 @@ class Session:
         if self.engine is not None:
             await self.engine.stop()
         self.journal.append("session_closed")
+        if self.lock is not None:
+            self.lock.release()
 
 
 class _StreamResult:

@@ -72,6 +72,9 @@ def create_app(
         app.theme = DEFAULT_THEME if DEFAULT_THEME in app.available_themes else "textual-dark"
     elif theme in app.available_themes:
         app.theme = theme
+    elif f"sddtui-{theme}" in app.available_themes:
+        # The shipped themes are named sddtui-dark and sddtui-light; "dark" and "light" are short for them.
+        app.theme = f"sddtui-{theme}"
     else:
         raise SddtuiError("app.theme.unknown", name=theme, available=", ".join(sorted(app.available_themes)))
     return app

@@ -35,6 +35,9 @@ def read_text_or_none(path: Path) -> str | None:
     except IsADirectoryError:
         raise SddtuiError("apply_path_is_directory", path=str(path)) from None
     except OSError as error:
+        blocker = _file_in_the_way(path) if error.errno == errno.ENOTDIR else None
+        if blocker is not None:
+            raise SddtuiError("apply_read_not_directory", path=str(path), blocker=str(blocker)) from error
         raise SddtuiError("apply_read_failed", path=str(path), error=_describe(error)) from error
 
     try:
@@ -88,7 +91,8 @@ def apply_atomic(project_dir: Path, rel_path: str, content: str, expected_sha256
     if target.is_dir():
         raise SddtuiError("apply_path_is_directory", path=rel_path)
 
-    created_folders = _make_parent_folders(target.parent, rel_path)
+    root = project_dir.resolve()
+    created_folders = _make_parent_folders(target.parent, rel_path, root)
     temporary: Path | None = None
     replaced = False
     try:
@@ -98,7 +102,7 @@ def apply_atomic(project_dir: Path, rel_path: str, content: str, expected_sha256
         os.replace(temporary, target)
         replaced = True
     except OSError as error:
-        raise _write_error(rel_path, error) from error
+        raise _write_error(rel_path, error, target, root) from error
     finally:
         if not replaced:
             if temporary is not None:
@@ -109,7 +113,7 @@ def apply_atomic(project_dir: Path, rel_path: str, content: str, expected_sha256
     return len(data)
 
 
-def _make_parent_folders(parent: Path, rel_path: str) -> list[Path]:
+def _make_parent_folders(parent: Path, rel_path: str, root: Path) -> list[Path]:
     """Create the missing folders above a new file and return them, deepest last."""
     missing: list[Path] = []
     folder = parent
@@ -125,7 +129,7 @@ def _make_parent_folders(parent: Path, rel_path: str) -> list[Path]:
             created.append(folder)
     except OSError as error:
         _remove_empty_folders(created)
-        raise _write_error(rel_path, error) from error
+        raise _write_error(rel_path, error, parent, root) from error
     return created
 
 
@@ -223,8 +227,24 @@ def _describe(error: OSError) -> str:
     return f"{text} ({name})" if name else text
 
 
-def _write_error(rel_path: str, error: OSError) -> SddtuiError:
-    """Return the error for a failed write, with the next step that fits the OS error."""
+def _file_in_the_way(path: Path) -> Path | None:
+    """Return the first folder above `path` that exists but is not a folder, or None when there is none.
+
+    Such a component makes every access below it fail with ENOTDIR.
+    """
+    for ancestor in reversed(path.parents):
+        if os.path.lexists(ancestor) and not ancestor.is_dir():
+            return ancestor
+    return None
+
+
+def _write_error(rel_path: str, error: OSError, target: Path, root: Path) -> SddtuiError:
+    """Return the error for a failed write to `target` in the project at `root`, with the next step that fits the OS error."""
+    if error.errno == errno.ENOTDIR:
+        blocker = _file_in_the_way(target)
+        if blocker is not None:
+            blocker_text = blocker.relative_to(root).as_posix() if blocker.is_relative_to(root) else str(blocker)
+            return SddtuiError("apply_failed_not_directory", path=rel_path, blocker=blocker_text)
     if error.errno in {errno.ENOSPC, errno.EDQUOT}:
         key = "apply_failed_no_space"
     elif error.errno in {errno.EACCES, errno.EPERM}:

@@ -18,6 +18,10 @@ from sddtui.tasks.model import Task, TaskAction
 
 # Feedback goes back to the model in the prompt of a retry, so it is always English.
 _FEEDBACK_LANGUAGE = "en"
+# An error that lists the paths an answer named instead of the task's file shows at most this many,
+# each cut to this many characters.
+_MAX_NAMED_PATHS = 5
+_MAX_PATH_CHARS = 60
 
 
 def build_proposal(task: Task, answer: str, project_dir: Path, lang: str = "en") -> Proposal:
@@ -46,7 +50,8 @@ def build_proposal(task: Task, answer: str, project_dir: Path, lang: str = "en")
         else:
             other_files.append((block, path or block.path, no_changes))
 
-    chosen = _choose_block(task, for_task, for_task_no_changes, without_path, patches, task_path)
+    other_paths = [path for _, path, _ in other_files]
+    chosen = _choose_block(task, for_task, for_task_no_changes, without_path, patches, task_path, other_paths)
     findings: list[Finding] = []
     not_applied: list[FileBlock] = []
 
@@ -112,6 +117,7 @@ def _choose_block(
     without_path: list[FileBlock],
     patches: list[FileBlock],
     task_path: str,
+    other_paths: list[str],
 ) -> FileBlock:
     """Return the block to propose, or raise SddtuiError saying why there is none."""
     if for_task:
@@ -128,7 +134,27 @@ def _choose_block(
         raise SddtuiError("answer_ambiguous", path=task_path, count=len(without_path), task_id=task.id)
     if patches:
         raise SddtuiError("answer_patch_only", path=task_path, task_id=task.id)
+    if other_paths:
+        raise SddtuiError("answer_other_files", path=task_path, task_id=task.id, named=_list_paths(other_paths))
     raise SddtuiError("answer_no_file", path=task_path, task_id=task.id)
+
+
+def _list_paths(paths: list[str]) -> str:
+    """Return the distinct paths, each cut to its last characters, the first few joined by commas."""
+    distinct = list(dict.fromkeys(paths))
+    shown = [_shorten_path(path) for path in distinct[:_MAX_NAMED_PATHS]]
+    hidden = len(distinct) - len(shown)
+    listed = ", ".join(shown)
+    return f"{listed} (+{hidden})" if hidden else listed
+
+
+def _shorten_path(path: str) -> str:
+    """Return `path` with its start replaced by "…" when it is longer than the limit, keeping the file name."""
+    # A model may write a whole sentence where a path belongs; the message must stay one line.
+    path = " ".join(path.split())
+    if len(path) <= _MAX_PATH_CHARS:
+        return path
+    return "…" + path[-(_MAX_PATH_CHARS - 1) :]
 
 
 def _language_fits(language: str, task_path: str) -> bool:

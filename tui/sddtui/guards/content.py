@@ -1,4 +1,4 @@
-"""Find placeholders that stand for omitted code, and encoding damage, in a proposed file."""
+"""Find placeholders that stand for omitted code, and encoding damage or control characters, in a proposed file."""
 
 from __future__ import annotations
 
@@ -31,6 +31,16 @@ _BARE_ELLIPSIS_COMMENT = re.compile(r"^\s*(?:#|//|/\*+|<!--|--|\{/\*)\s*(?:\.\.\
 # Literal byte tokens that a tokenizer emits for a byte it could not decode, e.g. <0xE3>.
 _BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 _REPLACEMENT_CHARACTER = "\ufffd"
+# C0 control characters other than tab, line feed and carriage return, and DEL. Source files do not
+# contain them, and a terminal would act on an escape sequence shown in the diff.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# ASCII names of the control characters, indexed by code point; DEL is 0x7f.
+_CONTROL_NAMES = (
+    "NUL SOH STX ETX EOT ENQ ACK BEL BS HT LF VT FF CR SO SI "
+    "DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN EM SUB ESC FS GS RS US"
+).split()
+# Characters of a line kept before its first control character in a finding's evidence.
+_EVIDENCE_LEAD_CHARS = 60
 
 
 def find_elisions(new_content: str, old_content: str | None, path: str, lang: str = "en") -> list[Finding]:
@@ -71,10 +81,11 @@ def _squash(line: str) -> str:
 
 
 def find_encoding_damage(new_content: str, old_content: str | None, path: str, lang: str = "en") -> list[Finding]:
-    """Return a block finding when `new_content` has more U+FFFD or <0xNN> byte tokens than the old file.
+    """Return a block finding when `new_content` has more U+FFFD or <0xNN> byte tokens than the old file,
+    or control characters that the old file does not contain.
 
-    Both are what a tokenizer leaves behind when it splits a multi-byte character, so writing them
-    would corrupt the file.
+    The first two are what a tokenizer leaves behind when it splits a multi-byte character, so
+    writing them would corrupt the file.
     """
     old = old_content or ""
     findings: list[Finding] = []
@@ -92,7 +103,43 @@ def find_encoding_damage(new_content: str, old_content: str | None, path: str, l
                 token=token.group(0) if token else "<0x..>",
             )
         )
+    findings.extend(_find_control_characters(new_content, old, path, lang))
     return findings
+
+
+def _find_control_characters(new_content: str, old_content: str, path: str, lang: str) -> list[Finding]:
+    """Return a block finding when `new_content` has control characters that the old file does not contain."""
+    allowed = set(_CONTROL_CHARACTER.findall(old_content))
+    added = sorted({character for character in _CONTROL_CHARACTER.findall(new_content)} - allowed)
+    if not added:
+        return []
+
+    # Numbered by "\n" alone, as an editor counts lines: str.splitlines() also breaks at VT, FF and FS.
+    for number, line in enumerate(new_content.split("\n"), start=1):
+        first = next((character for character in line if character in added), None)
+        if first is not None:
+            break
+    # The evidence starts shortly before the first such character, so a long line cannot hide it.
+    start = max(0, line.index(first) - _EVIDENCE_LEAD_CHARS)
+    evidence = ("…" if start else "") + _escape_controls(line[start:])
+    characters = ", ".join(_describe_control(character) for character in added)
+    return [
+        guard_finding(
+            "control_character", Severity.BLOCK, lang, path=path, line=number, evidence=evidence, characters=characters,
+        )
+    ]
+
+
+def _describe_control(character: str) -> str:
+    """Return a control character as its code point and ASCII name, e.g. "U+0000 NUL"."""
+    code = ord(character)
+    name = "DEL" if code == 0x7F else _CONTROL_NAMES[code]
+    return f"U+{code:04X} {name}"
+
+
+def _escape_controls(line: str) -> str:
+    """Return `line` with each control character written as a \\xNN escape, so the evidence can be shown."""
+    return _CONTROL_CHARACTER.sub(lambda match: f"\\x{ord(match.group(0)):02x}", line.rstrip("\r"))
 
 
 def _first_line_with(content: str, test, old_content: str) -> tuple[int, str]:

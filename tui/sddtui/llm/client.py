@@ -168,13 +168,19 @@ class ChatClient:
                     yield StreamFailed(read_error(response.status_code, await response.aread()))
                     return
 
-                if _is_json(response):
-                    for event in await _read_whole_completion(response, reader, url):
-                        yield event
-                    return
+                pieces: AsyncIterator[bytes] = response.aiter_bytes()
+                if not _is_event_stream(response):
+                    head = await _read_head(pieces)
+                    if head.strip() and not _starts_like_sse(head):
+                        body = head + b"".join([piece async for piece in pieces])
+                        for event in _read_whole_completion(body, response, reader, url):
+                            yield event
+                        return
+                    # An event stream sent under another content type, or an empty body.
+                    pieces = _prepend(head, pieces)
 
                 decoder = SseDecoder()
-                async for piece in response.aiter_bytes():
+                async for piece in pieces:
                     items = decoder.feed(piece)
                     received_any = received_any or bool(items)
                     for item in items:
@@ -292,22 +298,62 @@ def _count_from_tokens(document: dict) -> int:
     return len(tokens)
 
 
-def _is_json(response: httpx.Response) -> bool:
-    """Return whether a response is a whole JSON document rather than an event stream."""
-    return response.headers.get("content-type", "").split(";")[0].strip() == "application/json"
+# Field names that can open an SSE body, or ":" for a comment line.
+_SSE_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":")
+# Characters of a body that is neither an event stream nor a completion, kept for the error message.
+_BODY_EXCERPT_CHARS = 200
 
 
-async def _read_whole_completion(response: httpx.Response, reader: ChunkReader, url: str) -> list[StreamEvent]:
-    """Return the events of a non-streamed completion, from a server that ignored `stream: true`."""
-    content = await response.aread()
+def _is_event_stream(response: httpx.Response) -> bool:
+    """Return whether a response declares an SSE body (text/event-stream)."""
+    return _media_type(response) == "text/event-stream"
+
+
+def _media_type(response: httpx.Response) -> str:
+    """Return the lower-cased media type of a response without its parameters, "" when it has none."""
+    return response.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _read_head(pieces: AsyncIterator[bytes]) -> bytes:
+    """Return the first bytes of a body, read until one that is not whitespace arrives or the body ends."""
+    head = b""
+    async for piece in pieces:
+        head += piece
+        if head.strip():
+            break
+    return head
+
+
+def _starts_like_sse(head: bytes) -> bool:
+    """Return whether the start of a body reads as SSE: a field such as "data:" or a comment."""
+    return head.lstrip().startswith(_SSE_STARTS)
+
+
+async def _prepend(head: bytes, pieces: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Yield `head`, when it has bytes, and then the rest of `pieces`."""
+    if head:
+        yield head
+    async for piece in pieces:
+        yield piece
+
+
+def _read_whole_completion(body: bytes, response: httpx.Response, reader: ChunkReader, url: str) -> list[StreamEvent]:
+    """Return the events of a body that is not an event stream: a whole completion from a server that
+    ignored `stream: true`, or a failure naming what the server sent instead."""
     try:
-        completion = json.loads(content)
+        completion = json.loads(body)
     except ValueError:
         completion = None
-    if not isinstance(completion, dict):
-        error = SddtuiError("llm.invalid_response", url=url, detail=content[:200].decode("utf-8", "replace"))
-        return [StreamFailed(error)]
-    return reader.read_completion(completion)
+    if isinstance(completion, dict) and ("choices" in completion or "error" in completion):
+        return reader.read_completion(completion)
+
+    excerpt = " ".join(body.decode("utf-8", "replace").split())[:_BODY_EXCERPT_CHARS]
+    media_type = _media_type(response)
+    if media_type:
+        error = SddtuiError("llm.not_event_stream", url=url, content_type=media_type, detail=excerpt)
+    else:
+        error = SddtuiError("llm.not_event_stream_untyped", url=url, detail=excerpt)
+    return [StreamFailed(error)]
 
 
 def _rejected_request_shape(error: SddtuiError) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from sddtui.errors import SddtuiError
 from sddtui.llm.client import normalize_base_url
 from sddtui.llm.detect import ServerReport
 from sddtui.memory.budget import MemoryBudget
@@ -44,6 +45,23 @@ class ServerInfo:
     def reasoning_starts_open(self) -> bool:
         """Return whether the server's chat template opens a <think> block before the reply."""
         return self.report.reasoning_starts_open if self.report is not None else False
+
+
+def validate_base_url(base_url: str) -> str:
+    """Return the normalised API root of `base_url`, or raise SddtuiError naming what is wrong with it."""
+    try:
+        normalized = normalize_base_url(base_url)
+        url = httpx.URL(normalized)
+        port = url.port
+    except (httpx.InvalidURL, ValueError) as error:
+        raise SddtuiError("base_url_invalid", url=base_url, reason=str(error)) from error
+    if url.scheme not in ("http", "https"):
+        raise SddtuiError("base_url_invalid", url=base_url, reason=f"the scheme {url.scheme!r} is not http or https")
+    if not url.host:
+        raise SddtuiError("base_url_invalid", url=base_url, reason="it names no host")
+    if port is not None and not 0 < port < 65536:
+        raise SddtuiError("base_url_invalid", url=base_url, reason=f"port {port} is outside 1-65535")
+    return normalized
 
 
 async def list_models(base_url: str, api_key: str | None = None, timeout: float = 2.0) -> list[str] | None:

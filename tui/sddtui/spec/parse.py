@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,6 +124,7 @@ def load_spec(path: Path) -> Spec:
         raise SddtuiError("spec.not_found", path=path)
     if path.is_dir():
         raise SddtuiError("spec.is_directory", path=path)
+    _require_regular_file(path)
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -135,6 +137,27 @@ def load_spec(path: Path) -> Spec:
     except UnicodeDecodeError as error:
         raise SddtuiError("spec.not_text", path=path, reason=f"invalid UTF-8 at byte {error.start}") from error
     return parse_spec(text, path)
+
+
+def _require_regular_file(path: Path) -> None:
+    """Raise SddtuiError unless `path` is a regular file, because opening a FIFO blocks until a writer appears."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        raise SddtuiError("spec.unreadable", path=path, reason=error.strerror or str(error)) from error
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISFIFO(mode):
+        kind = "FIFO"
+    elif stat.S_ISSOCK(mode):
+        kind = "socket"
+    elif stat.S_ISCHR(mode):
+        kind = "character device"
+    elif stat.S_ISBLK(mode):
+        kind = "block device"
+    else:
+        kind = "special file"
+    raise SddtuiError("spec.not_regular_file", path=path, kind=kind)
 
 
 def parse_spec(text: str, path: Path) -> Spec:

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from sddtui.errors import SddtuiError
+from sddtui.i18n import join_sentences
 from sddtui.project import Project, normalize_relative_path
 from sddtui.spec.model import Spec
 from sddtui.spec.parse import require_plannable, source_extensions
@@ -37,7 +38,7 @@ class PlanInvalid(Exception):
 
     def __init__(self, reasons: list[str]) -> None:
         self.reasons = reasons
-        super().__init__("; ".join(reasons))
+        super().__init__(join_sentences(reasons))
 
 
 def _regex_literal(text: str) -> str:

@@ -35,7 +35,7 @@ from sddtui.events import (
     TaskRejected,
     TaskStarted,
 )
-from sddtui.i18n import translate
+from sddtui.i18n import join_sentences, translate
 from sddtui.spec.model import Spec
 from sddtui.tasks.model import Task, TaskState
 
@@ -87,6 +87,7 @@ class WorkbenchScreen(Screen[None]):
         self.proposal: Proposal | None = None
         self.streaming = False
         self.deciding = False
+        self.planning = False
         self.return_code = 0
         self._note = ""
         self._session_closed = False
@@ -163,6 +164,10 @@ class WorkbenchScreen(Screen[None]):
             self.streaming = False
         elif worker.group == "decision":
             self.deciding = False
+        elif worker.group == "plan":
+            self.planning = False
+            if event.state == WorkerState.CANCELLED and not self._session_closed:
+                self.task_view.show_status(self._t("app.status.plan_stopped"))
         if event.state != WorkerState.ERROR or worker.error is None:
             return
 
@@ -189,6 +194,11 @@ class WorkbenchScreen(Screen[None]):
         self.sub_title = f"{server.label} · {server.model} · n_ctx {n_ctx}"
         self.gauge.kv_bytes_per_token = server.kv_bytes_per_token
         self.gauge.show_usage(ContextUsage(n_ctx=server.n_ctx))
+        self._start_planning()
+
+    def _start_planning(self) -> None:
+        """Ask the session for the plan (or its saved one)."""
+        self.planning = True
         self.task_view.show_status(self._t("app.status.planning"))
         self._make_plan()
 
@@ -220,9 +230,10 @@ class WorkbenchScreen(Screen[None]):
         event = message.event
         match event:
             case PlanRejected(attempt=attempt, reasons=reasons):
-                text = clean_model_text("; ".join(reasons))
+                text = clean_model_text(join_sentences(reasons))
                 self.task_view.show_status(self._t("app.status.plan_rejected", attempt=attempt, reasons=text))
             case PlanReady(plan=plan):
+                self.planning = False
                 self.spec_tree.show_tasks(plan.tasks)
                 self.task_view.show_status(self._t("app.status.plan_ready", count=len(plan.tasks)))
                 self._start_next_task()
@@ -303,6 +314,9 @@ class WorkbenchScreen(Screen[None]):
         if self.session is None:
             self.notify(self._t("app.toast.no_session"), severity="warning", markup=False)
             return False
+        if self.planning:
+            self.notify(self._t("app.toast.planning"), severity="warning", markup=False)
+            return False
         if self.streaming or self.deciding:
             self.notify(self._t("app.toast.busy"), severity="warning", markup=False)
             return False
@@ -315,7 +329,10 @@ class WorkbenchScreen(Screen[None]):
         self._run_task(task, note)
 
     def _start_next_task(self) -> None:
-        """Start the next pending task, or show that every task has a decision."""
+        """Start the next pending task, or plan again when there is no plan, or show that every task has a decision."""
+        if self.session.plan is None:
+            self._start_planning()
+            return
         task = self.session.next_pending()
         if task is None:
             self.task_view.show_status(self._t("app.status.all_decided"))
@@ -369,7 +386,10 @@ class WorkbenchScreen(Screen[None]):
         self.app.push_screen(NoteScreen(task.id, self.lang), retry_with)
 
     def action_stop(self) -> None:
-        """Stop the running stream at once; what arrived is kept."""
+        """Stop the running stream (or the planning) at once; what arrived is kept."""
+        if self.planning:
+            self.app.workers.cancel_group(self, "plan")
+            return
         if self.session is None or not self.streaming:
             self.notify(self._t("app.toast.no_stream"), severity="warning", markup=False)
             return
