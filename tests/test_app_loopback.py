@@ -514,3 +514,18 @@ async def test_planning_can_be_stopped_and_restarted(loopback_server, habit_spec
         slow["on"] = False
         await pilot.press("n")
         await wait_for(pilot, lambda: in_review(app), "the plan was made again and T1 proposed")
+
+
+async def test_gauge_shows_llama_server_slots(loopback_server, habit_spec, project):
+    from loopback import TRANSCRIPTS, response_from_http_file
+
+    ScriptedModel().install(loopback_server)
+    loopback_server.route("GET", "/props", json_response(200, {"default_generation_settings": {"n_ctx": 8192}, "total_slots": 2}))
+    loopback_server.route("GET", "/health", json_response(200, {"status": "ok"}))
+    loopback_server.route("GET", "/slots", lambda _: response_from_http_file(TRANSCRIPTS / "llama.cpp" / "slots.http"))
+    app = build_app(loopback_server.url, habit_spec, project)
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_for(pilot, lambda: "tokens decoded: 120" in screen_text(app), "the server's slot reading is shown")
+        assert "reported by the server (/slots)" in screen_text(app)
+    slot_polls = [request for request in loopback_server.requests if request.path == "/slots"]
+    assert slot_polls

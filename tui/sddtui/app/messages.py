@@ -42,3 +42,15 @@ class UsageBatched(Message):
     def can_replace(self, message: Message) -> bool:
         """Return True for an older usage message, which this one makes stale."""
         return isinstance(message, UsageBatched)
+
+
+class TelemetryReceived(Message):
+    """A reading of the server's own state (KV usage, memory, speed); a newer one replaces an older one."""
+
+    def __init__(self, sample: object) -> None:
+        super().__init__()
+        self.sample = sample
+
+    def can_replace(self, message: Message) -> bool:
+        """Return True for an older reading, which this one makes stale."""
+        return isinstance(message, TelemetryReceived)

@@ -16,7 +16,7 @@ from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState
 
 from sddtui.app.batching import relay_events
-from sddtui.app.messages import SessionConnected, SessionEventReceived, StreamTextBatched, UsageBatched
+from sddtui.app.messages import TelemetryReceived, SessionConnected, SessionEventReceived, StreamTextBatched, UsageBatched
 from sddtui.app.screens.dialogs import ErrorScreen, NoteScreen
 from sddtui.app.text import clean_model_text
 from sddtui.app.widgets.gauge import ContextUsage, GaugePane
@@ -36,6 +36,7 @@ from sddtui.events import (
     TaskStarted,
 )
 from sddtui.i18n import join_sentences, translate
+from sddtui.llm.telemetry import TelemetryPoller
 from sddtui.spec.model import Spec
 from sddtui.tasks.model import Task, TaskState
 
@@ -88,6 +89,7 @@ class WorkbenchScreen(Screen[None]):
         self.streaming = False
         self.deciding = False
         self.planning = False
+        self._telemetry: TelemetryPoller | None = None
         self.return_code = 0
         self._note = ""
         self._session_closed = False
@@ -135,6 +137,16 @@ class WorkbenchScreen(Screen[None]):
         """Connect (or start the embedded engine) and post the session."""
         session = await self._connect()
         self.post_message(SessionConnected(session))
+
+    @work(exclusive=True, group="telemetry", exit_on_error=False)
+    async def _poll_telemetry(self, poller: TelemetryPoller) -> None:
+        """Relay the server's own readings; the poller drops endpoints the server lacks and stops politely."""
+        async for sample in poller.samples():
+            self.post_message(TelemetryReceived(sample))
+
+    def on_telemetry_received(self, message: TelemetryReceived) -> None:
+        """Show the server's latest reading in the gauge."""
+        self.gauge.show_telemetry(message.sample)
 
     @work(exclusive=True, group="plan", exit_on_error=False)
     async def _make_plan(self) -> None:
@@ -195,6 +207,10 @@ class WorkbenchScreen(Screen[None]):
         self.gauge.kv_bytes_per_token = server.kv_bytes_per_token
         self.gauge.show_usage(ContextUsage(n_ctx=server.n_ctx))
         self._start_planning()
+        report = getattr(server, "report", None)
+        if report is not None:
+            self._telemetry = TelemetryPoller(report, api_key=self.session.settings.api_key)
+            self._poll_telemetry(self._telemetry)
 
     def _start_planning(self) -> None:
         """Ask the session for the plan (or its saved one)."""
@@ -260,6 +276,8 @@ class WorkbenchScreen(Screen[None]):
 
     def _show_task_started(self, event: TaskStarted) -> None:
         """Show the task that started and reset the review and the gauge."""
+        if self._telemetry is not None:
+            self._telemetry.prompt_sent()
         self.current_task = event.task
         self.proposal = None
         self.spec_tree.set_task_state(event.task, TaskState.RUNNING)

@@ -91,6 +91,7 @@ class GaugePane(VerticalScroll):
         self._lang = lang
         self.kv_bytes_per_token = kv_bytes_per_token
         self.usage = ContextUsage()
+        self._line_counts: dict[str, int] = {}
 
     def compose(self):
         """Lay out the context bar, the counts and the memory bar."""
@@ -98,6 +99,9 @@ class GaugePane(VerticalScroll):
         yield GaugeBar(id="context-bar")
         yield Static(id="context-numbers")
         yield Static(id="token-counts")
+        server_numbers = Static(id="server-numbers")
+        server_numbers.display = False
+        yield server_numbers
         yield Static(translate("app.gauge.memory", self._lang), classes="gauge-title")
         yield GaugeBar(id="memory-bar")
         yield Static(id="memory-numbers")
@@ -123,7 +127,7 @@ class GaugePane(VerticalScroll):
         else:
             bar.fraction = None
             numbers = self._t("app.gauge.context_unknown_n_ctx", used=used)
-        self.query_one("#context-numbers", Static).update(Text(f"{numbers}\n{kind}"))
+        self._update_lines("#context-numbers", Text(f"{numbers}\n{kind}"))
 
         unknown = self._t("app.gauge.unknown")
         speed = f"{usage.tokens_per_second:.1f}" if usage.tokens_per_second is not None else "—"
@@ -143,7 +147,43 @@ class GaugePane(VerticalScroll):
         for index, (name, value) in enumerate(rows):
             counts.append(f"{name}: ", style="dim")
             counts.append(value + ("\n" if index < len(rows) - 1 else ""))
-        self.query_one("#token-counts", Static).update(counts)
+        self._update_lines("#token-counts", counts)
+
+    def _update_lines(self, selector: str, text: Text) -> None:
+        """Update a Static, asking for a new layout only when its number of lines changed."""
+        # A layout of the whole screen per streamed batch cost about a third of a core; the
+        # counts change every batch but their line count almost never does.
+        lines = text.plain.count("\n") + 1
+        layout = self._line_counts.get(selector) != lines
+        self._line_counts[selector] = lines
+        self.query_one(selector, Static).update(text, layout=layout)
+
+    def show_telemetry(self, sample) -> None:
+        """Show what the server itself reports: its KV cache use, memory, VRAM and queue."""
+        rows = []
+        if sample.kv_usage_ratio is not None:
+            rows.append((self._t("app.gauge.server_kv"), f"{sample.kv_usage_ratio * 100:.0f}%"))
+        if sample.context_tokens is not None:
+            rows.append((self._t("app.gauge.server_context"), str(sample.context_tokens)))
+        if sample.completion_tokens is not None:
+            rows.append((self._t("app.gauge.server_decoded"), str(sample.completion_tokens)))
+        if sample.requests_running is not None:
+            rows.append((self._t("app.gauge.server_running"), str(sample.requests_running)))
+        if sample.memory_bytes is not None:
+            rows.append((self._t("app.gauge.server_memory"), format_bytes(sample.memory_bytes)))
+        if sample.vram_bytes is not None:
+            rows.append((self._t("app.gauge.server_vram"), format_bytes(sample.vram_bytes)))
+        if sample.requests_waiting:
+            rows.append((self._t("app.gauge.server_waiting"), str(sample.requests_waiting)))
+        text = Text(end="")
+        if rows:
+            text.append(self._t("app.gauge.server", source=sample.source) + "\n", style="dim italic")
+        for index, (name, value) in enumerate(rows):
+            text.append(f"{name}: ", style="dim")
+            text.append(value + ("\n" if index < len(rows) - 1 else ""))
+        server_numbers = self.query_one("#server-numbers", Static)
+        server_numbers.update(text)
+        server_numbers.display = bool(rows)
 
     def show_memory(self, total_bytes: int, available_bytes: int) -> None:
         """Show the machine's memory: used share as a bar, available of total as numbers."""
