@@ -55,16 +55,6 @@ CUT_ANSWER = f"{HABIT_PATH}\n```kotlin\npackage com.example.habittracker\n\ndata
 # Building the app
 
 
-@pytest.fixture
-def habit_spec():
-    return load_spec(REPO_ROOT / "specs" / "habit.md")
-
-
-@pytest.fixture
-def project(habit_spec, tmp_path):
-    return resolve_project(habit_spec, tmp_path, tmp_path)
-
-
 def fixed_memory():
     """Return a constant memory reading, so screens do not depend on this machine."""
     return SimpleNamespace(total_bytes=24 * GIB, available_bytes=18 * GIB)

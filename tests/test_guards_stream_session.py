@@ -44,16 +44,6 @@ HABIT_JAPANESE = HABIT_ENGLISH.replace("// A habit the user wants to keep.", "//
 )
 
 
-@pytest.fixture
-def habit_spec():
-    return load_spec(REPO_ROOT / "specs" / "habit.md")
-
-
-@pytest.fixture
-def project(habit_spec, tmp_path):
-    return resolve_project(habit_spec, tmp_path, tmp_path)
-
-
 async def run_script(server, script, spec, project, mode, **settings):
     """Run headless against the scripted server and return the event records."""
     script.install(server)

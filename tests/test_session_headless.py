@@ -31,16 +31,6 @@ from sddtui.spec.parse import load_spec
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def habit_spec():
-    return load_spec(REPO_ROOT / "specs" / "habit.md")
-
-
-@pytest.fixture
-def project(habit_spec, tmp_path):
-    return resolve_project(habit_spec, tmp_path, tmp_path)
-
-
 async def run_script(server, script: ScriptedModel, spec, project, mode=ApproveMode.ALL, **settings):
     """Connect to the scripted server, run headless, and return (exit status, event records, session)."""
     script.install(server)

@@ -13,6 +13,7 @@ from sddtui.errors import SddtuiError
 from sddtui.i18n import detect_language, join_sentences, translate
 
 SUBCOMMANDS = ("run", "plan")
+TOOLS = ("doctor", "memory")
 # Settings fields and the flags that set them, so a settings error names what the user typed.
 FLAG_NAMES = {
     "base_url": "--base-url",
@@ -79,10 +80,8 @@ def build_workbench_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line and return the exit status."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "doctor":
-        return _doctor(argv)
-    if argv and argv[0] == "memory":
-        return _memory(argv)
+    if argv and argv[0] in TOOLS:
+        return _run_tool(argv)
     if argv and argv[0] in SUBCOMMANDS:
         arguments = build_parser().parse_args(argv)
     else:
@@ -103,31 +102,21 @@ def main(argv: list[str] | None = None) -> int:
         return 143
 
 
-def _doctor(argv: list[str]) -> int:
-    """Run `sddtui doctor`, which takes no spec."""
-    from sddtui.llm.doctor import add_doctor_parser, run_doctor
+def _run_tool(argv: list[str]) -> int:
+    """Run `sddtui doctor` or `sddtui memory`, the commands that take no spec."""
+    if argv[0] == "doctor":
+        from sddtui.llm.doctor import add_doctor_parser as add_parser
+        from sddtui.llm.doctor import run_doctor as run
+    else:
+        from sddtui.memory.command import add_memory_parser as add_parser
+        from sddtui.memory.command import run_memory as run
 
     parser = argparse.ArgumentParser(prog="sddtui")
-    add_doctor_parser(parser.add_subparsers(dest="command", required=True))
-    arguments = parser.parse_args(argv)
-    lang = arguments.lang or detect_language()
-    try:
-        return run_doctor(arguments, lang)
-    except SddtuiError as error:
-        print(translate("cli_error", lang, message=error.render(lang)), file=sys.stderr)
-        return 1
-
-
-def _memory(argv: list[str]) -> int:
-    """Run `sddtui memory`, the KV cache and memory plan, which takes no spec."""
-    from sddtui.memory.command import add_memory_parser, run_memory
-
-    parser = argparse.ArgumentParser(prog="sddtui")
-    add_memory_parser(parser.add_subparsers(dest="command", required=True))
+    add_parser(parser.add_subparsers(dest="command", required=True))
     arguments = parser.parse_args(argv)
     lang = getattr(arguments, "lang", None) or detect_language()
     try:
-        return run_memory(arguments, lang)
+        return run(arguments, lang)
     except SddtuiError as error:
         print(translate("cli_error", lang, message=error.render(lang)), file=sys.stderr)
         return 1

@@ -13,8 +13,8 @@ from sddtui.llm.embedded import (
     find_bundled_model,
     missing_server_modules,
 )
-from sddtui.llm.detect import Dialect, detect_server
-from sddtui.llm.server import DEFAULT_LOCAL_PORTS, ServerInfo, find_local_server, validate_base_url
+from sddtui.llm.detect import DEFAULT_LOCAL_PORTS, Dialect, detect_server
+from sddtui.llm.server import ServerInfo, find_local_server, validate_base_url
 from sddtui.lock import ProjectLock
 from sddtui.memory.architecture import read_gguf_architecture
 from sddtui.memory.budget import growing_budget, llama_cpp_budget

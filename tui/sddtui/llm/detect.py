@@ -18,9 +18,14 @@ logger = logging.getLogger(__name__)
 # Seconds each probe may take. A local server responds in milliseconds once its model is loaded.
 DEFAULT_PROBE_TIMEOUT = 3.0
 
-# Ports the six servers listen on by default: LM Studio 1234, llama-server and mlx_lm.server 8080,
-# Ollama 11434, vLLM and llama-cpp-python 8000.
-DEFAULT_PORTS: tuple[int, ...] = (1234, 8080, 11434, 8000)
+# Ports the six servers listen on by default, with the servers that use each.
+DEFAULT_LOCAL_PORTS: tuple[tuple[int, str], ...] = (
+    (1234, "LM Studio"),
+    (8080, "llama.cpp / mlx_lm"),
+    (11434, "Ollama"),
+    (8000, "vLLM / llama-cpp-python"),
+)
+DEFAULT_PORTS: tuple[int, ...] = tuple(port for port, _ in DEFAULT_LOCAL_PORTS)
 
 
 class Dialect(StrEnum):

@@ -9,17 +9,9 @@ import httpx
 
 from sddtui.errors import SddtuiError
 from sddtui.llm.client import normalize_base_url
-from sddtui.llm.detect import ServerReport
+from sddtui.llm.detect import DEFAULT_LOCAL_PORTS, ServerReport
 from sddtui.memory.budget import MemoryBudget
 from sddtui.memory.tokens import ChatTemplate
-
-# Ports the usual local servers listen on by default, with the servers that use each.
-DEFAULT_LOCAL_PORTS: tuple[tuple[int, str], ...] = (
-    (1234, "LM Studio"),
-    (8080, "llama.cpp / mlx_lm"),
-    (11434, "Ollama"),
-    (8000, "vLLM / llama-cpp-python"),
-)
 
 
 @dataclass(slots=True)
