@@ -132,6 +132,8 @@ def test_other_file_not_applied(project):
     assert "HabitDao.kt" in finding.message
     assert "not applied" in finding.message
     assert finding.feedback
+    assert finding.not_applied is True
+    assert finding.evidence == "interface HabitDao"
     assert not proposal.blocked
 
 

@@ -12,7 +12,7 @@ def test_defaults_without_any_source(tmp_path):
     settings = load_settings({}, environ={}, path=tmp_path / "missing.toml")
     assert settings == Settings()
     assert settings.base_url is None
-    assert settings.embedded_n_ctx == 4096
+    assert settings.n_ctx is None
 
 
 def test_flags_override_environment_and_file(tmp_path):
@@ -43,20 +43,20 @@ def settings_error(tmp_path, flags=None, environ=None, config_text=None, flag_na
 
 
 def test_invalid_flag_named_as_typed(tmp_path):
-    error = settings_error(tmp_path, flags={"embedded_n_ctx": 5}, flag_names={"embedded_n_ctx": "--n-ctx"})
+    error = settings_error(tmp_path, flags={"n_ctx": 5}, flag_names={"n_ctx": "--n-ctx"})
     message = error.render("en")
 
-    assert message == "Invalid value 5 for --n-ctx. Give a whole number from 512 to 131072."
+    assert message == "Invalid value 5 for --n-ctx. Give a whole number from 512 to 1048576."
     assert "config.toml" not in message
-    assert "embedded_n_ctx" not in message
+    assert "n_ctx:" not in message
 
 
 def test_invalid_flag_in_japanese_has_no_pydantic_text(tmp_path):
-    error = settings_error(tmp_path, flags={"embedded_n_ctx": 5}, flag_names={"embedded_n_ctx": "--n-ctx"})
+    error = settings_error(tmp_path, flags={"n_ctx": 5}, flag_names={"n_ctx": "--n-ctx"})
     message = error.render("ja")
 
     assert "--n-ctx" in message
-    assert "512 から 131072 までの整数" in message
+    assert "512 から 1048576 までの整数" in message
     assert "Input should" not in message
     assert "greater" not in message
 
@@ -67,14 +67,14 @@ def test_flag_without_name_gets_dashed_field(tmp_path):
 
 
 def test_invalid_environment_variable_named(tmp_path):
-    error = settings_error(tmp_path, environ={"SDDTUI_EMBEDDED_N_CTX": "lots"})
+    error = settings_error(tmp_path, environ={"SDDTUI_N_CTX": "lots"})
     message = error.render("en")
 
-    assert "environment variable SDDTUI_EMBEDDED_N_CTX" in message
+    assert "environment variable SDDTUI_N_CTX" in message
     assert "'lots'" in message
-    assert "whole number from 512 to 131072" in message
+    assert "whole number from 512 to 1048576" in message
     assert "config.toml" not in message
-    assert "SDDTUI_EMBEDDED_N_CTX" in error.render("ja")
+    assert "SDDTUI_N_CTX" in error.render("ja")
 
 
 def test_invalid_file_value_names_key_and_file(tmp_path):
@@ -106,8 +106,8 @@ def test_allowed_values_per_type(tmp_path, config_text, allowed_en, allowed_ja):
 def test_later_source_named_in_error(tmp_path):
     # The flag overrides the file, so the error names the flag and not the file.
     error = settings_error(
-        tmp_path, flags={"embedded_n_ctx": 100}, config_text="embedded_n_ctx = 2048\n",
-        flag_names={"embedded_n_ctx": "--n-ctx"},
+        tmp_path, flags={"n_ctx": 100}, config_text="n_ctx = 2048\n",
+        flag_names={"n_ctx": "--n-ctx"},
     )
     assert "--n-ctx" in str(error)
     assert "config.toml" not in str(error)

@@ -19,7 +19,7 @@ FLAG_NAMES = {
     "base_url": "--base-url",
     "model": "--model",
     "embedded": "--embedded",
-    "embedded_n_ctx": "--n-ctx",
+    "n_ctx": "--n-ctx",
     "max_answer_tokens": "--max-answer-tokens",
     "lang": "--lang",
     "theme": "--theme",
@@ -34,7 +34,7 @@ def _common_flags() -> argparse.ArgumentParser:
     common.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:1234/v1 (default: $OPENAI_BASE_URL, else probe local ports, else the embedded engine)")
     common.add_argument("--model", help="model id to request (default: the first one the server lists)")
     common.add_argument("--embedded", action="store_true", default=None, help="skip probing and start the embedded engine")
-    common.add_argument("--n-ctx", dest="embedded_n_ctx", type=int, metavar="N", help="n_ctx in tokens for the embedded engine, 512 to 131072 (default 4096)")
+    common.add_argument("--n-ctx", dest="n_ctx", type=int, metavar="N", help="n_ctx in tokens, 512 or more: the embedded engine starts with it (default 4096); for another server, the context it was loaded with, used when the server does not report it")
     common.add_argument("--max-answer-tokens", type=int, metavar="N", help="upper bound on max_tokens for one answer, at least 64 (default 2048)")
     common.add_argument("--lang", choices=("en", "ja"), help="language of screens and messages (default: from the locale)")
     return common
@@ -152,7 +152,7 @@ def _dispatch(arguments: argparse.Namespace, lang: str) -> int:
 
 def _flag_values(arguments: argparse.Namespace) -> dict[str, Any]:
     """Return the flags that map onto settings."""
-    names = ("base_url", "model", "embedded", "embedded_n_ctx", "max_answer_tokens", "lang", "theme")
+    names = ("base_url", "model", "embedded", "n_ctx", "max_answer_tokens", "lang", "theme")
     return {name: getattr(arguments, name, None) for name in names}
 
 

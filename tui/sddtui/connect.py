@@ -29,6 +29,10 @@ from sddtui.settings import Settings
 from sddtui.spec.model import Spec
 
 
+# n_ctx of the embedded engine when --n-ctx is not given: SmolLM2-135M's KV cache is 90 MiB at this size.
+EMBEDDED_N_CTX = 4096
+
+
 async def connect_session(spec: Spec, project: Project, settings: Settings) -> Session:
     """Lock the project, find or start the model server, and return a Session bound to it."""
     journal = Journal(project.directory)
@@ -64,7 +68,7 @@ async def _connect(spec: Spec, project: Project, settings: Settings, journal: Jo
         engine, server = await _start_embedded(project, settings)
 
     if engine is None:
-        await _plan_server_memory(server)
+        await _plan_server_memory(server, settings.n_ctx)
     journal.append(
         "session_started",
         spec=str(spec.path),
@@ -123,7 +127,8 @@ async def _start_embedded(project: Project, settings: Settings) -> tuple[Embedde
     # The context length is designed before loading: the plan must fit this machine's memory.
     architecture = await asyncio.to_thread(read_gguf_architecture, model_path)
     chat_template = await asyncio.to_thread(read_chat_template, model_path)
-    plan = plan_memory(architecture, CacheSettings(n_ctx=settings.embedded_n_ctx), _machine_budget_bytes())
+    n_ctx = settings.n_ctx or EMBEDDED_N_CTX
+    plan = plan_memory(architecture, CacheSettings(n_ctx=n_ctx), _machine_budget_bytes())
     if plan.fits is False:
         raise SddtuiError(
             "embedded_does_not_fit",
@@ -135,7 +140,7 @@ async def _start_embedded(project: Project, settings: Settings) -> tuple[Embedde
 
     engine = EmbeddedEngine(
         model_path=model_path,
-        n_ctx=settings.embedded_n_ctx,
+        n_ctx=n_ctx,
         log_path=project.directory / ".sddtui" / "embedded-engine.log",
     )
     await engine.start()
@@ -166,13 +171,16 @@ def _machine_budget_bytes() -> int:
     return machine.gpu_limit_bytes or machine.total_bytes
 
 
-async def _plan_server_memory(server: ServerInfo) -> None:
-    """Read the model's architecture from the server and set its KV bytes per token and budget."""
+async def _plan_server_memory(server: ServerInfo, n_ctx_setting: int | None) -> None:
+    """Read the model's architecture from the server and set its KV bytes per token, n_ctx and budget.
+
+    The server's own n_ctx wins; --n-ctx fills in for servers that do not report one.
+    """
     found = await read_server_model(server.base_url, server.model)
     architecture = found.architecture if found else None
     if architecture is not None:
         server.kv_bytes_per_token = architecture.kv_bytes_per_token
-    n_ctx = server.n_ctx or (found.n_ctx if found else None)
+    n_ctx = server.n_ctx or (found.n_ctx if found else None) or n_ctx_setting
     if n_ctx is None:
         return
     server.n_ctx = n_ctx

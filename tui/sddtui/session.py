@@ -480,6 +480,9 @@ class Session:
         try:
             proposal = build_proposal(task, answer, self.project.directory, lang=self.lang)
         except SddtuiError as error:
+            # A loop the watcher stopped is often why no file arrived, so its finding comes first.
+            for finding in result.stream_findings:
+                yield FindingRaised(task, finding)
             self._fail(task, error)
             yield ErrorOccurred(error, task)
             return

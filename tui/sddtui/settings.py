@@ -24,7 +24,7 @@ ENVIRONMENT_NAMES = {
     "model": ("SDDTUI_MODEL",),
     "lang": ("SDDTUI_LANG",),
     "theme": ("SDDTUI_THEME",),
-    "embedded_n_ctx": ("SDDTUI_EMBEDDED_N_CTX",),
+    "n_ctx": ("SDDTUI_N_CTX",),
     "max_answer_tokens": ("SDDTUI_MAX_ANSWER_TOKENS",),
 }
 
@@ -52,8 +52,9 @@ class Settings(BaseModel):
     theme: str | None = None
     """Workbench theme name from themes/ (dark or light)."""
 
-    embedded_n_ctx: int = Field(default=4096, ge=512, le=131072)
-    """Context length (n_ctx, tokens) the embedded engine is started with."""
+    n_ctx: int | None = Field(default=None, ge=512, le=1_048_576)
+    """Context length in tokens. The embedded engine starts with it (4096 when unset); for another
+    server it is the context the server was loaded with, used when the server does not report one."""
 
     max_answer_tokens: int = Field(default=2048, ge=64)
     """Upper bound on max_tokens for one answer, before the context limit lowers it."""

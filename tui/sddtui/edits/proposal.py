@@ -23,6 +23,9 @@ _FEEDBACK_LANGUAGE = "en"
 _MAX_NAMED_PATHS = 5
 _MAX_PATH_CHARS = 60
 
+# Lines of a block not applied that its finding quotes as evidence.
+EVIDENCE_LINES = 3
+
 
 def build_proposal(task: Task, answer: str, project_dir: Path, lang: str = "en") -> Proposal:
     """Choose the block for the task's file in an answer and return it as a proposal with its diff.
@@ -58,11 +61,11 @@ def build_proposal(task: Task, answer: str, project_dir: Path, lang: str = "en")
     for block, path, no_changes in other_files:
         not_applied.append(block)
         if not no_changes:
-            findings.append(_finding("other_file", Severity.WARN, lang, path=path, task_path=task_path, line=block.start_line))
+            findings.append(_not_applied_finding("other_file", lang, block, path=path, task_path=task_path))
     for block in for_task:
         if block is not chosen:
             not_applied.append(block)
-            findings.append(_finding("duplicate_block", Severity.WARN, lang, path=task_path, line=block.start_line))
+            findings.append(_not_applied_finding("duplicate_block", lang, block, path=task_path))
     not_applied.extend(for_task_no_changes)
     not_applied.extend(block for block in without_path if block is not chosen)
     for patch in patches:
@@ -184,6 +187,13 @@ def _match_line_endings(content: str, old_content: str | None) -> str:
         elif content.endswith("\n"):
             content = content[:-1]
     return content
+
+
+def _not_applied_finding(kind: str, lang: str, block: FileBlock, *, path: str, task_path: str = "") -> Finding:
+    """Return a warning about a block that is shown but never written, with its first lines as evidence."""
+    finding = _finding(kind, Severity.WARN, lang, path=path, task_path=task_path, line=block.start_line)
+    first_lines = "\n".join(block.content.splitlines()[:EVIDENCE_LINES])
+    return finding.model_copy(update={"not_applied": True, "evidence": first_lines})
 
 
 def _finding(kind: str, severity: Severity, lang: str, *, path: str, line: int, task_path: str = "") -> Finding:
