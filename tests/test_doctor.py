@@ -83,7 +83,62 @@ async def test_doctor_json(loopback_server: LoopbackServer):
 
     assert reports[0]["dialect"] == "vllm"
     assert reports[0]["n_ctx"] == 32768
-    assert "doctor.advice.vllm" in reports[0]["recommendations"]
+    keys = [advice["key"] for advice in reports[0]["recommendations"]]
+    assert "doctor.advice.vllm" in keys
+    texts = [advice["text"] for advice in reports[0]["recommendations"]]
+    assert any("--max-model-len N" in text for text in texts)
+    assert not any(text.startswith("doctor.") for text in texts)
+
+
+async def test_doctor_json_advice_in_japanese(loopback_server: LoopbackServer):
+    replay_transcripts(loopback_server, TRANSCRIPTS / "vllm")
+
+    _, text = await doctor_output(["doctor", "--base-url", loopback_server.url, "--json"], lang="ja")
+
+    texts = [advice["text"] for advice in json.loads(text)[0]["recommendations"]]
+    assert any("1 リクエストあたりのコンテキスト" in text for text in texts)
+
+
+async def test_doctor_header_single_brackets(loopback_server: LoopbackServer):
+    replay_transcripts(loopback_server, TRANSCRIPTS / "llama.cpp")
+
+    _, text = await doctor_output(["doctor", "--base-url", loopback_server.url])
+    _, text_ja = await doctor_output(["doctor", "--base-url", loopback_server.url], lang="ja")
+
+    assert "llama.cpp (llama-server), version " in text.splitlines()[0]
+    assert ") (" not in text.splitlines()[0]
+    assert "llama.cpp (llama-server)、バージョン " in text_ja.splitlines()[0]
+
+
+async def test_llama_cpp_python_advice_names_flag(loopback_server: LoopbackServer):
+    replay_transcripts(loopback_server, TRANSCRIPTS / "llama-cpp-python")
+
+    _, text = await doctor_output(["doctor", "--base-url", loopback_server.url])
+
+    assert "`sddtui --n-ctx N`" in text
+    assert "pass the same value to sddtui" not in text
+
+
+@pytest.mark.parametrize("key", ["doctor.advice.llama_cpp_python", "doctor.advice.unknown_server", "doctor.advice.lm_studio_context"])
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_context_advice_names_n_ctx_flag(key, lang):
+    from sddtui.i18n import translate
+
+    assert "`sddtui --n-ctx N`" in translate(key, lang)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
+def test_doctor_rejects_timeout_not_above_zero(capsys, monkeypatch, value):
+    monkeypatch.setenv("LC_ALL", "en_US.UTF-8")
+    with pytest.raises(SystemExit) as stopped:
+        parse(["doctor", f"--timeout={value}"])
+
+    assert stopped.value.code == 2
+    assert f"--timeout {value} is out of range" in capsys.readouterr().err
+
+
+def test_doctor_accepts_fractional_timeout():
+    assert parse(["doctor", "--timeout", "0.5"]).timeout == 0.5
 
 
 async def test_doctor_base_url_from_environment(loopback_server: LoopbackServer, monkeypatch):
@@ -104,7 +159,8 @@ async def test_doctor_unreachable_fails():
 
     assert status == 1
     assert str(port) in text
-    assert "--base-url" in text
+    assert "pass its address with --base-url" not in text
+    assert "Check that the address and port are right and that the server is running" in text
 
 
 @pytest.mark.e2e

@@ -16,6 +16,22 @@ CONFIGS = Path(__file__).resolve().parent / "memory_configs"
 MIB = 1024 * 1024
 
 
+def run_table(capsys, *flags, lang="en"):
+    """Run `sddtui memory` with `flags` and return the text table and the exit status."""
+    parser = argparse.ArgumentParser()
+    add_memory_parser(parser.add_subparsers(dest="command"))
+    status = run_memory(parser.parse_args(["memory", *flags]), lang)
+    return capsys.readouterr().out, status
+
+
+def table_row(table: str, label: str) -> str:
+    """Return the value column of the table row whose label is `label`."""
+    for line in table.splitlines():
+        if line.strip().startswith(label + "  "):
+            return line.strip()[len(label) :].strip()
+    raise AssertionError(f"no row {label!r} in:\n{table}")
+
+
 def run_json(capsys, *flags):
     """Run `sddtui memory --json` with `flags` and return the parsed object and the exit status."""
     parser = argparse.ArgumentParser()
@@ -161,3 +177,104 @@ def test_mlx_cache_grows_in_steps():
 def test_mlx_sliding_layers_stop_at_window():
     architecture = read_config_architecture(CONFIGS / "gemma-3-12b.json")
     assert mlx_kv_bytes(architecture, 4096) - mlx_kv_bytes(architecture, 2048) == 8 * 2048 * 8 * 256 * 2 * 2
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "minimum"),
+    [("--ctx", "0", 1), ("--ctx", "-5", 1), ("--parallel", "0", 1), ("--parallel", "-2", 1), ("--ubatch", "0", 1), ("--ctx", "4k", 1)],
+)
+def test_flag_out_of_range_is_rejected(capsys, monkeypatch, flag, value, minimum):
+    monkeypatch.setenv("LC_ALL", "en_US.UTF-8")
+    parser = argparse.ArgumentParser()
+    add_memory_parser(parser.add_subparsers(dest="command"))
+    with pytest.raises(SystemExit) as stopped:
+        parser.parse_args(["memory", "--config", str(CONFIGS / "smollm2-135m.json"), f"{flag}={value}"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{flag} {value} is out of range" in err
+    assert f"{minimum} or more" in err
+
+
+def test_flag_out_of_range_in_japanese_locale(capsys, monkeypatch):
+    monkeypatch.setenv("LC_ALL", "ja_JP.UTF-8")
+    parser = argparse.ArgumentParser()
+    add_memory_parser(parser.add_subparsers(dest="command"))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["memory", "--parallel", "0"])
+    assert "--parallel 0 は範囲外です" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "0G", "lots"])
+def test_memory_zero_is_rejected(capsys, monkeypatch, value):
+    monkeypatch.setenv("LC_ALL", "en_US.UTF-8")
+    parser = argparse.ArgumentParser()
+    add_memory_parser(parser.add_subparsers(dest="command"))
+    with pytest.raises(SystemExit) as stopped:
+        parser.parse_args(["memory", "--config", str(CONFIGS / "smollm2-135m.json"), "--memory", value])
+    assert stopped.value.code == 2
+    assert f"argument --memory: Invalid memory size {value}" in capsys.readouterr().err
+
+
+def test_ctx_above_model_maximum_warns(capsys):
+    flags = ("--config", str(CONFIGS / "smollm2-135m.json"), "--ctx", "100000", "--memory", "64G", "--weights", "300M")
+    out, status = run_table(capsys, *flags)
+    assert table_row(out, "fits") == "yes"
+    assert "Warning: n_ctx 100096 per sequence is above the 8192 tokens this model was trained for, and" in out
+    assert status == 0
+    document, _ = run_json(capsys, *flags)
+    assert document["exceeds_model_context"] is True
+    assert "8192" in document["model_context_note"]
+
+
+def test_ctx_within_maximum_no_warning(capsys):
+    flags = ("--config", str(CONFIGS / "smollm2-135m.json"), "--ctx", "8192", "--memory", "64G", "--weights", "300M")
+    out, _ = run_table(capsys, *flags)
+    assert "Warning" not in out
+    document, _ = run_json(capsys, *flags)
+    assert document["exceeds_model_context"] is False
+    assert document["model_context_note"] is None
+
+
+def test_split_slots_compare_slot_context(capsys):
+    document, _ = run_json(
+        capsys, "--config", str(CONFIGS / "smollm2-135m.json"), "--ctx", "32768", "--parallel", "4", "--memory", "64G", "--weights", "300M"
+    )
+    assert document["n_ctx_seq"] == 8192
+    assert document["exceeds_model_context"] is False
+
+
+def test_ctx_over_maximum_warns_japanese(capsys):
+    out, _ = run_table(
+        capsys, "--config", str(CONFIGS / "smollm2-135m.json"), "--ctx", "100000", "--memory", "64G", "--weights", "300M", lang="ja"
+    )
+    assert "学習したコンテキスト長 8192 トークンを超えています" in out
+
+
+def test_table_shows_slot_rows(capsys):
+    out, _ = run_table(capsys, "--config", str(CONFIGS / "smollm2-135m.json"), "--ctx", "16384", "--parallel", "4", "--memory", "64G")
+    assert table_row(out, "parallel slots") == "4"
+    assert table_row(out, "n_ctx per slot (n_ctx_seq)") == "4096"
+
+
+def test_table_shows_unified_slot_context(capsys):
+    out, _ = run_table(
+        capsys, "--config", str(CONFIGS / "smollm2-135m.json"), "--ctx", "16384", "--parallel", "4", "--kv-unified", "--memory", "64G"
+    )
+    assert table_row(out, "n_ctx per slot (n_ctx_seq)").startswith("16384 (one unified KV buffer")
+
+
+def test_fits_no_names_safety_margin(capsys):
+    flags = ("--config", str(CONFIGS / "smollm2-135m.json"), "--ctx", "8192", "--weights", "100M")
+    document, _ = run_json(capsys, *flags, "--memory", "64G")
+    budget = document["total_bytes"] + MIB
+    out, status = run_table(capsys, *flags, "--memory", str(budget))
+    fits = table_row(out, "fits")
+    assert fits.startswith("no: ")
+    assert "plus a 512.0 MiB safety margin exceeds" in fits
+    assert status == 1
+
+
+def test_fits_no_over_budget_stays_plain(capsys):
+    out, status = run_table(capsys, "--config", str(CONFIGS / "smollm2-135m.json"), "--weights", "2G", "--memory", "1G")
+    assert table_row(out, "fits") == "no"
+    assert status == 1

@@ -248,11 +248,42 @@ def test_gguf_weights_exact(capsys, tmp_path):
     assert status == 0
 
 
-def test_gguf_quant_needs_parameter_count(capsys, tmp_path):
+def test_gguf_with_quant_rejected(capsys, tmp_path):
     path = write_tiny_gguf(tmp_path / "gqa.gguf", TINY_SHAPES[0], header_only=True)
     _, err, status = run_memory_command(capsys, "en", "--gguf", str(path), "--quant", "q4_k_m")
     assert status == 2
-    assert "parameter count" in err
+    assert "parameter count" not in err
+    assert "--quant q4_k_m is not needed with --gguf" in err
+    assert "exact weight size" in err
+
+
+def test_weights_and_quant_conflict(capsys):
+    _, err, status = run_memory_command(
+        capsys, "en", "--config", str(CONFIGS / "llama-3.1-8b.json"), "--weights", "5G", "--quant", "q4_k_m"
+    )
+    assert status == 2
+    assert "--weights 5G and --quant q4_k_m conflict" in err
+
+
+def test_weights_and_quant_conflict_japanese(capsys):
+    _, err, status = run_memory_command(
+        capsys, "ja", "--config", str(CONFIGS / "llama-3.1-8b.json"), "--weights", "5G", "--quant", "q4_k_m"
+    )
+    assert status == 2
+    assert "--weights 5G と --quant q4_k_m は両立しません" in err
+
+
+@pytest.mark.parametrize("keep", [4, 30, 200])
+def test_truncated_gguf_names_end_byte(capsys, tmp_path, keep):
+    path = write_tiny_gguf(tmp_path / "gqa.gguf", TINY_SHAPES[0], header_only=True)
+    with open(path, "r+b") as handle:
+        handle.truncate(keep)
+    _, err, status = run_memory_command(capsys, "en", "--gguf", str(path))
+    assert status == 2
+    assert f"ends inside its header (at byte {keep})" in err
+    assert "truncated or not a GGUF file" in err
+    assert "unpack_from" not in err
+    assert "buffer" not in err
 
 
 def test_gguf_parameter_count_from_metadata():

@@ -9,11 +9,22 @@ import sys
 from dataclasses import asdict
 from typing import TextIO
 
-from sddtui.i18n import translate
+from sddtui.i18n import detect_language, translate
 from sddtui.llm.detect import DEFAULT_PORTS, Dialect, ServerReport, detect_local_servers, detect_server
 
 # A context below this many tokens leaves too little room for a spec excerpt, a file and its answer.
 SMALL_CONTEXT_TOKENS = 8192
+
+
+def _timeout_seconds(text: str) -> float:
+    """Return --timeout as seconds above zero, or raise an argparse error that names the flag and the value."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(translate("doctor.timeout_invalid", detect_language(), value=text))
+    return seconds
 
 
 def add_doctor_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -25,7 +36,7 @@ def add_doctor_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
         "--base-url",
         help="server to check, e.g. http://127.0.0.1:8080/v1 (default: $OPENAI_BASE_URL, else every default local port)",
     )
-    doctor.add_argument("--timeout", type=float, default=3.0, help="seconds each probe may take (default 3)")
+    doctor.add_argument("--timeout", type=_timeout_seconds, default=3.0, help="seconds each probe may take (default 3)")
     doctor.add_argument("--json", action="store_true", help="print the reports as JSON")
     doctor.add_argument("--lang", choices=("en", "ja"), help="language of the report (default: from the locale)")
     return doctor
@@ -44,7 +55,7 @@ def run_doctor(arguments: argparse.Namespace, lang: str, output: TextIO | None =
         reports = asyncio.run(detect_local_servers(timeout=min(timeout, 1.0)))
 
     if getattr(arguments, "json", False):
-        print(json.dumps([_as_json(report) for report in reports], ensure_ascii=False, indent=2), file=output)
+        print(json.dumps([_as_json(report, lang) for report in reports], ensure_ascii=False, indent=2), file=output)
     elif not any(report.reachable for report in reports):
         if settings.base_url:
             reason = reports[0].failure if reports and reports[0].failure else "-"
@@ -58,13 +69,15 @@ def run_doctor(arguments: argparse.Namespace, lang: str, output: TextIO | None =
     return 0 if any(report.reachable for report in reports) else 1
 
 
-def _as_json(report: ServerReport) -> dict:
-    """Return a report as JSON-ready data with its display name and recommendation keys."""
+def _as_json(report: ServerReport, lang: str) -> dict:
+    """Return a report as JSON-ready data with its display name and each recommendation's key and text in `lang`."""
     data = asdict(report)
     data["dialect"] = report.dialect.value if report.dialect else None
     data["name"] = report.name
     data["chat_template"] = None
-    data["recommendations"] = [key for key, _ in recommendations(report)]
+    data["recommendations"] = [
+        {"key": key, "text": translate(key, lang, **params)} for key, params in recommendations(report)
+    ]
     return data
 
 

@@ -80,8 +80,10 @@ def read_gguf_header(path: Path, decode_arrays: Collection[str] = ()) -> GGUFHea
             return _parse(buffer, set(decode_arrays))
     except (OSError, ValueError) as error:
         raise SddtuiError("gguf_unreadable", path=str(path), reason=str(error)) from error
-    except (struct.error, IndexError, KeyError) as error:
-        raise SddtuiError("gguf_unreadable", path=str(path), reason=f"truncated or corrupt header ({error})") from error
+    except (struct.error, IndexError) as error:
+        raise SddtuiError("gguf_truncated", path=str(path), size=path.stat().st_size) from error
+    except KeyError as error:
+        raise SddtuiError("gguf_unreadable", path=str(path), reason=f"unknown value or tensor type {error}") from error
 
 
 def _parse(buffer, decode_arrays: set[str]) -> GGUFHeader:
