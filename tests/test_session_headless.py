@@ -479,3 +479,71 @@ async def test_cancelled_run_journals_partial_answer(loopback_server, habit_spec
     answer = next(record for record in journal if record["kind"] == "answer")
     assert answer["stopped"] is True
     assert answer["text"].startswith(HABIT_PATH[:8])
+
+
+def install_mlx_server(server, model_folder) -> ScriptedModel:
+    """Script mlx_lm.server: its /health and 404 bytes, a model listed by its local folder, and answers."""
+    from loopback import TRANSCRIPTS, json_response, response_from_http_file
+
+    script = ScriptedModel()
+    script.install(server)
+    server.routes.pop(("POST", "/extras/tokenize/count"))
+    server.route("GET", "/health", lambda _: response_from_http_file(TRANSCRIPTS / "mlx_lm" / "health.http"))
+    listing = {"object": "list", "data": [{"id": str(model_folder), "object": "model", "created": 1796400000}]}
+    server.route("GET", "/v1/models", json_response(200, listing))
+    server.fallback = response_from_http_file(TRANSCRIPTS / "mlx_lm" / "not-found.http")
+    return script
+
+
+@pytest.fixture
+def mlx_model_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mlx-model")
+    config = (REPO_ROOT / "tests" / "memory_configs" / "smollm2-135m.json").read_text(encoding="utf-8")
+    (folder / "config.json").write_text(config, encoding="utf-8")
+    (folder / "model.safetensors").write_bytes(b"\0" * 4096)
+    return folder
+
+
+async def test_mlx_max_tokens_fits_memory_budget(loopback_server, habit_spec, project, mlx_model_folder, monkeypatch):
+    from sddtui import connect
+    from sddtui.memory.config import read_config_architecture
+    from sddtui.memory.kv import mlx_kv_bytes
+
+    architecture = read_config_architecture(mlx_model_folder)
+    budget = 4096 + mlx_kv_bytes(architecture, 1024)
+    monkeypatch.setattr(connect, "_machine_budget_bytes", lambda: budget)
+    script = install_mlx_server(loopback_server, mlx_model_folder)
+
+    session = await connect_session(habit_spec, project, Settings(base_url=loopback_server.url))
+    assert session.server.label.startswith("mlx")
+    assert session.server.budget.grows is True
+    assert session.server.kv_bytes_per_token == 23_040
+    async for _ in session.make_plan():
+        pass
+    events = [event async for event in session.run_task(session.plan.tasks[0])]
+    await session.aclose()
+
+    started = next(event for event in events if type(event).__name__ == "TaskStarted")
+    assert started.max_tokens < 1024 - started.prompt_tokens
+    assert script.task_requests[0]["max_tokens"] == started.max_tokens
+    assert budget >= session.server.budget.memory_at(started.prompt_tokens + started.max_tokens)
+
+
+async def test_mlx_prompt_past_memory_is_not_sent(loopback_server, habit_spec, project, mlx_model_folder, monkeypatch):
+    from sddtui import connect
+    from sddtui.memory.config import read_config_architecture
+    from sddtui.memory.kv import mlx_kv_bytes
+
+    architecture = read_config_architecture(mlx_model_folder)
+    monkeypatch.setattr(connect, "_machine_budget_bytes", lambda: 4096 + mlx_kv_bytes(architecture, 256))
+    script = install_mlx_server(loopback_server, mlx_model_folder)
+
+    session = await connect_session(habit_spec, project, Settings(base_url=loopback_server.url))
+    async for _ in session.make_plan():
+        pass
+    events = [event async for event in session.run_task(session.plan.tasks[0])]
+    await session.aclose()
+
+    assert isinstance(events[-1], ErrorOccurred)
+    assert events[-1].error.key == "memory_prompt_over_budget"
+    assert script.task_requests == []

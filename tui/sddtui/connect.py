@@ -18,6 +18,7 @@ from sddtui.llm.server import ServerInfo, find_local_server, validate_base_url
 from sddtui.lock import ProjectLock
 from sddtui.memory.architecture import read_gguf_architecture
 from sddtui.memory.budget import growing_budget, llama_cpp_budget
+from sddtui.memory.config import find_local_model_folder, read_config_architecture
 from sddtui.memory.kv import CacheSettings, mlx_kv_bytes
 from sddtui.memory.machine import format_bytes, read_machine_memory
 from sddtui.memory.plan import plan_memory
@@ -178,13 +179,21 @@ async def _plan_server_memory(server: ServerInfo, n_ctx_setting: int | None) -> 
     """
     found = await read_server_model(server.base_url, server.model)
     architecture = found.architecture if found else None
+    dialect = server.report.dialect if server.report else None
+    if architecture is None and dialect == Dialect.MLX_LM:
+        # mlx_lm.server reports no architecture, but its model is a local folder or in the HF cache.
+        folder = find_local_model_folder(server.model)
+        if folder is not None:
+            architecture = read_config_architecture(folder)
     if architecture is not None:
         server.kv_bytes_per_token = architecture.kv_bytes_per_token
     n_ctx = server.n_ctx or (found.n_ctx if found else None) or n_ctx_setting
+    if n_ctx is None and dialect == Dialect.MLX_LM and architecture is not None:
+        # mlx_lm.server has no n_ctx of its own: the model's trained context is the limit.
+        n_ctx = architecture.context_length
     if n_ctx is None:
         return
     server.n_ctx = n_ctx
-    dialect = server.report.dialect if server.report else None
     if dialect == Dialect.MLX_LM and architecture is not None:
         # MLX grows its cache as tokens arrive, so memory, not only the context, bounds an answer.
         weights = architecture.weights_bytes or 0

@@ -298,3 +298,30 @@ def _mamba_layer_parameters(text: dict, hidden: int) -> int:
     x_projection = d_inner * (dt_rank + 2 * d_state)
     dt_projection = dt_rank * d_inner + d_inner
     return in_projection + convolution + x_projection + dt_projection + d_inner * d_state + d_inner + d_inner * hidden + hidden
+
+
+def find_local_model_folder(model_id: str, environ: dict[str, str] | None = None) -> Path | None:
+    """Return the folder with config.json for a model id that is a local path or in the Hugging Face cache.
+
+    mlx_lm.server lists a model by the path or the Hugging Face repo id it was started with, and it
+    loads a repo from the cache at HF_HOME (default ~/.cache/huggingface); only this machine's files are read.
+    """
+    import os
+
+    environ = dict(os.environ) if environ is None else environ
+    direct = Path(model_id).expanduser()
+    if (direct / "config.json").is_file():
+        return direct
+    if "/" not in model_id or model_id.startswith(("/", ".", "~")):
+        return None
+    hf_home = Path(environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface").expanduser()
+    hub = Path(environ.get("HF_HUB_CACHE") or hf_home / "hub")
+    snapshots = hub / f"models--{model_id.replace('/', '--')}" / "snapshots"
+    if not snapshots.is_dir():
+        return None
+    candidates = sorted(
+        (folder for folder in snapshots.iterdir() if (folder / "config.json").is_file()),
+        key=lambda folder: folder.stat().st_mtime,
+        reverse=True,
+    )
+    return candidates[0] if candidates else None
