@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import html
 import json
 import re
@@ -523,3 +524,13 @@ async def test_gauge_shows_llama_server_slots(loopback_server, habit_spec, proje
         assert "reported by the server (/slots)" in screen_text(app)
     slot_polls = [request for request in loopback_server.requests if request.path == "/slots"]
     assert slot_polls
+
+
+async def test_gauge_shows_local_server_process(loopback_server, habit_spec, project):
+    # The loopback server listens in this very process, so its resident memory is what must show.
+    ScriptedModel().install(loopback_server)
+    app = build_app(loopback_server.url, habit_spec, project)
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_for(pilot, lambda: app.workbench.server_process is not None, "the server's process is found")
+        assert app.workbench.server_process.pid == os.getpid()
+        await wait_for(pilot, lambda: "model server process:" in screen_text(app), "its memory is shown", rounds=800)

@@ -278,3 +278,15 @@ def test_fits_no_over_budget_stays_plain(capsys):
     out, status = run_table(capsys, "--config", str(CONFIGS / "smollm2-135m.json"), "--weights", "2G", "--memory", "1G")
     assert table_row(out, "fits") == "no"
     assert status == 1
+
+
+def test_budget_is_nvidia_memory_when_present(capsys, monkeypatch):
+    from sddtui.memory import command
+    from sddtui.memory.machine import GpuMemory, parse_nvidia_smi
+
+    gpus = parse_nvidia_smi("NVIDIA GeForce RTX 4090, 24564, 1024\n")
+    assert gpus == [GpuMemory(name="NVIDIA GeForce RTX 4090", total_bytes=24564 * 1024 * 1024, used_bytes=1024 * 1024 * 1024)]
+    monkeypatch.setattr(command, "read_nvidia_memory", lambda: gpus)
+    document, status = run_json(capsys, "--config", str(CONFIGS / "llama-3.1-8b.json"), "--ctx", "8192", "--weights", "5G")
+    assert status == 0
+    assert document["budget_bytes"] == 24564 * 1024 * 1024

@@ -14,7 +14,7 @@ from sddtui.i18n import detect_language, translate
 from sddtui.memory.architecture import ModelArchitecture, read_gguf_architecture
 from sddtui.memory.config import read_config_architecture
 from sddtui.memory.kv import CACHE_TYPES, QUANTIZED_TYPES, CacheSettings
-from sddtui.memory.machine import format_bytes, parse_size, read_machine_memory
+from sddtui.memory.machine import format_bytes, parse_size, read_machine_memory, read_nvidia_memory
 from sddtui.memory.plan import QUANT_BITS_PER_WEIGHT, MemoryPlan, format_parameters, plan_memory, resolve_weights
 
 DEFAULT_N_CTX = 4096
@@ -134,12 +134,16 @@ def _model_context_note(plan: MemoryPlan, lang: str) -> str | None:
 
 
 def _budget_bytes(text: str | None) -> int:
-    """Return the budget from --memory, else this machine's GPU limit or total memory."""
+    """Return the budget from --memory, else the NVIDIA GPUs' memory, else the macOS GPU limit or total RAM."""
     if text:
         try:
             return parse_size(text)
         except ValueError:
             raise SddtuiError("memory_size_invalid", value=text) from None
+    # A model on NVIDIA GPUs is bounded by their memory (llama.cpp splits layers across them), not by RAM.
+    gpus = read_nvidia_memory()
+    if gpus:
+        return sum(gpu.total_bytes for gpu in gpus)
     machine = read_machine_memory()
     return machine.gpu_limit_bytes or machine.total_bytes
 

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+import httpx
+import psutil
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -37,6 +39,7 @@ from sddtui.events import (
 )
 from sddtui.i18n import join_sentences, translate
 from sddtui.llm.telemetry import TelemetryPoller
+from sddtui.memory.machine import find_listening_process, process_tree_rss
 from sddtui.spec.model import Spec
 from sddtui.tasks.model import Task, TaskState
 
@@ -90,6 +93,7 @@ class WorkbenchScreen(Screen[None]):
         self.deciding = False
         self.planning = False
         self._telemetry: TelemetryPoller | None = None
+        self.server_process: psutil.Process | None = None
         self.return_code = 0
         self._note = ""
         self._session_closed = False
@@ -207,10 +211,21 @@ class WorkbenchScreen(Screen[None]):
         self.gauge.kv_bytes_per_token = server.kv_bytes_per_token
         self.gauge.show_usage(ContextUsage(n_ctx=server.n_ctx))
         self._start_planning()
+        self._watch_server_process(server)
         report = getattr(server, "report", None)
         if report is not None:
             self._telemetry = TelemetryPoller(report, api_key=self.session.settings.api_key)
             self._poll_telemetry(self._telemetry)
+
+    def _watch_server_process(self, server) -> None:
+        """Remember the model server's process when it runs here: the embedded engine's, or the one on a loopback port."""
+        engine = getattr(self.session, "engine", None)
+        if engine is not None and engine.process is not None:
+            self.server_process = psutil.Process(engine.process.pid)
+            return
+        url = httpx.URL(server.base_url)
+        if url.host in ("127.0.0.1", "localhost", "::1") and url.port:
+            self._find_server_process(url.port)
 
     def _start_planning(self) -> None:
         """Ask the session for the plan (or its saved one)."""
@@ -323,7 +338,24 @@ class WorkbenchScreen(Screen[None]):
             reason = error.render(self.lang) if isinstance(error, SddtuiError) else str(error)
             self.gauge.show_memory_error(reason)
             return
-        self.gauge.show_memory(memory.total_bytes, memory.available_bytes)
+        self.gauge.show_memory(memory.total_bytes, memory.available_bytes, self._server_resident_bytes())
+
+    def _server_resident_bytes(self) -> int | None:
+        """Return the resident bytes of the model server's process tree, when it runs on this machine."""
+        if self.server_process is None:
+            return None
+        try:
+            return process_tree_rss(self.server_process)
+        except psutil.Error:
+            self.server_process = None
+            return None
+
+    @work(exclusive=True, group="server-process", thread=True, exit_on_error=False)
+    def _find_server_process(self, port: int) -> None:
+        """Find the local process listening on the server's port; scanning processes is slow, so it runs once, in a thread."""
+        process = find_listening_process(port)
+        if process is not None:
+            self.app.call_from_thread(setattr, self, "server_process", process)
 
     # Actions.
 

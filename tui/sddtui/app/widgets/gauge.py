@@ -185,12 +185,14 @@ class GaugePane(VerticalScroll):
         server_numbers.update(text)
         server_numbers.display = bool(rows)
 
-    def show_memory(self, total_bytes: int, available_bytes: int) -> None:
-        """Show the machine's memory: used share as a bar, available of total as numbers."""
+    def show_memory(self, total_bytes: int, available_bytes: int, server_bytes: int | None = None) -> None:
+        """Show the machine's memory (used share as a bar, available of total) and the server process's resident memory."""
         bar = self.query_one("#memory-bar", GaugeBar)
         bar.fraction = 1 - available_bytes / total_bytes if total_bytes else None
         text = self._t("app.gauge.memory_available", available=format_bytes(available_bytes), total=format_bytes(total_bytes))
-        self.query_one("#memory-numbers", Static).update(Text(text))
+        if server_bytes is not None:
+            text += "\n" + self._t("app.gauge.server_process", size=format_bytes(server_bytes))
+        self._update_lines("#memory-numbers", Text(text))
 
     def show_memory_error(self, reason: str) -> None:
         """Say that the machine's memory could not be read, and why."""
