@@ -221,12 +221,12 @@ async def test_refused_connection_names_the_url(habit_spec, project):
 async def test_failed_write_leaves_no_file(loopback_server, habit_spec, project, monkeypatch):
     real_replace = os.replace
 
-    def refuse_target(source, destination, *args, **kwargs):
+    def fail_target_write(source, destination, *args, **kwargs):
         if str(destination).endswith(HABIT_PATH):
             raise OSError(28, "No space left on device")
         return real_replace(source, destination, *args, **kwargs)
 
-    monkeypatch.setattr(os, "replace", refuse_target)
+    monkeypatch.setattr(os, "replace", fail_target_write)
     status, records, _ = await run_script(loopback_server, ScriptedModel(), habit_spec, project)
 
     assert status == 1
@@ -250,7 +250,8 @@ async def test_prompt_too_large_is_not_sent(loopback_server, habit_spec, project
 
     assert isinstance(events[-1], ErrorOccurred)
     message = events[-1].error.render("en")
-    assert "4096" in message and "5" in message
+    assert "4096" in message
+    assert "5" in message
     assert script.task_requests == []
 
 
@@ -311,12 +312,12 @@ def test_cli_version_is_fast_to_import():
 async def test_unwritable_plan_is_an_error(loopback_server, habit_spec, project, monkeypatch):
     real_replace = os.replace
 
-    def refuse_plan(source, destination, *args, **kwargs):
+    def fail_plan_write(source, destination, *args, **kwargs):
         if str(destination).endswith("plan.json"):
             raise OSError(13, "Permission denied")
         return real_replace(source, destination, *args, **kwargs)
 
-    monkeypatch.setattr(os, "replace", refuse_plan)
+    monkeypatch.setattr(os, "replace", fail_plan_write)
     status, records, _ = await run_script(loopback_server, ScriptedModel(), habit_spec, project)
 
     assert status == 1
@@ -372,7 +373,8 @@ async def test_unauthorized_server_is_not_called_down(loopback_server, habit_spe
     assert "Invalid API key" in message
     assert "401" in message
     journal = [json.loads(line) for line in (project.directory / ".sddtui" / "journal.jsonl").read_text().splitlines()]
-    assert journal[-1]["kind"] == "error" and journal[-1]["stage"] == "connect"
+    assert journal[-1]["kind"] == "error"
+    assert journal[-1]["stage"] == "connect"
 
 
 async def test_embedded_flag_wins_over_configured_url(habit_spec, project, monkeypatch):
@@ -407,7 +409,8 @@ async def test_plan_prompt_past_n_ctx_names_it(loopback_server, habit_spec, proj
 
     assert isinstance(events[-1], ErrorOccurred)
     assert events[-1].error.key == "plan_prompt_too_large"
-    assert "512" in events[-1].error.render("en") and "--n-ctx" in events[-1].error.render("en")
+    assert "512" in events[-1].error.render("en")
+    assert "--n-ctx" in events[-1].error.render("en")
     assert [body for body in script.chat_requests if "response_format" in body] == []
 
 

@@ -98,7 +98,7 @@ async def _connect(spec: Spec, project: Project, settings: Settings, journal: Jo
 async def _configured_server(settings: Settings) -> ServerInfo:
     """Check that the configured server responds, recognise it, and pick its model."""
     base_url = validate_base_url(settings.base_url or "")
-    # The model list is asked first: its errors say what went wrong (refused, timed out, 401, 404 ...).
+    # The model list is requested first, because its errors name what went wrong (refused, timed out, 401, 404 ...).
     async with ChatClient(base_url, api_key=settings.api_key, timeout=10.0) as client:
         models = await client.list_models()
     report = await detect_server(base_url, api_key=settings.api_key, timeout=10.0)

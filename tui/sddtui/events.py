@@ -99,7 +99,7 @@ class TaskRejected:
 
 @dataclass(frozen=True, slots=True)
 class ErrorOccurred:
-    """Something failed; the error's message says what and what to do."""
+    """Something failed. The error's message states what failed and what to do next."""
 
     error: SddtuiError
     task: Task | None = None

@@ -421,6 +421,15 @@ class Session:
         dialect = self.server.report.dialect if self.server.report else None
         return dialect in (Dialect.LLAMA_CPP, Dialect.LLAMA_CPP_PYTHON)
 
+    def _incomplete_finding(self, kind: str, feedback: str) -> Finding:
+        """Return the warning for an answer that may be incomplete: stopped by the user, or cut at max_tokens."""
+        return Finding(
+            kind=kind,
+            severity=Severity.WARN,
+            message=translate(f"finding_{kind}", self.lang),
+            feedback=feedback,
+        )
+
     def _journal_answer(self, task: Task, result: _StreamResult) -> None:
         """Record everything one answer's stream delivered."""
         self.journal.append(
@@ -491,23 +500,9 @@ class Session:
         proposal.findings.extend(silent_failure_findings(finished, self.lang))
         proposal.findings.extend(result.stream_findings)
         if result.stopped and not result.stopped_by_guard:
-            proposal.findings.append(
-                Finding(
-                    kind="stopped",
-                    severity=Severity.WARN,
-                    message=translate("finding_stopped", self.lang),
-                    feedback="Write the complete file in one block.",
-                )
-            )
+            proposal.findings.append(self._incomplete_finding("stopped", "Write the complete file in one block."))
         elif result.finish_reason == "length" and not proposal.blocked:
-            proposal.findings.append(
-                Finding(
-                    kind="length",
-                    severity=Severity.WARN,
-                    message=translate("finding_length", self.lang),
-                    feedback="Keep the file short and write it completely.",
-                )
-            )
+            proposal.findings.append(self._incomplete_finding("length", "Keep the file short and write it completely."))
 
         self._feedback[task.id] = feedback_lines(proposal.findings)
         for finding in proposal.findings:
@@ -525,7 +520,7 @@ class Session:
         self.journal.append("error", task_id=task.id, key=error.key, error=error.render("en"))
 
     async def _explain_failure(self, error: SddtuiError) -> SddtuiError:
-        """Probe the server after a stream was cut, so the message says whether the server is down."""
+        """Probe the server after a stream was cut, so the message states whether the server is down."""
         return await explain_stream_cut(error, self.server.base_url, api_key=self.settings.api_key)
 
     async def _count_prompt_tokens(self, messages: list[dict]) -> tuple[int, bool]:

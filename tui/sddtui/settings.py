@@ -53,8 +53,8 @@ class Settings(BaseModel):
     """Workbench theme name from themes/ (dark or light)."""
 
     n_ctx: int | None = Field(default=None, ge=512, le=1_048_576)
-    """Context length in tokens. The embedded engine starts with it (4096 when unset); for another
-    server it is the context the server was loaded with, used when the server does not report one."""
+    """Context length in tokens. The embedded engine starts with it, or with 4096 when it is unset.
+    For another server it is the context that server was loaded with, used when the server does not report one."""
 
     max_answer_tokens: int = Field(default=2048, ge=64)
     """Upper bound on max_tokens for one answer, before the context limit lowers it."""

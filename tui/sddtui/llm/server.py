@@ -25,13 +25,13 @@ class ServerInfo:
     kv_bytes_per_token: int | None = None
     embedded: bool = False
     answer_grammar: bool = False
-    """True when answers are held to the path-and-fenced-file format by a GBNF grammar."""
+    """True when a GBNF grammar constrains answers to the path-and-fenced-file format."""
     report: ServerReport | None = None
-    """What detection found at the server's endpoints, when it ran."""
+    """The detection report from the server's endpoints, when detection ran."""
     budget: MemoryBudget | None = None
     """The context and memory budget that caps max_tokens and stops a stream before it runs out."""
     chat_template: ChatTemplate | None = None
-    """The model's chat template, when known, so the prompt can be counted exactly as the server sees it."""
+    """The model's chat template, when known, so the prompt can be counted exactly as the server renders it."""
 
     @property
     def reasoning_starts_open(self) -> bool:

@@ -39,7 +39,7 @@ RECURRENT_ARCHITECTURES = {"mamba", "mamba2", "rwkv6", "rwkv7", "rwkv6qwen2", "a
 
 @dataclass(frozen=True, slots=True)
 class LayerCache:
-    """What one layer keeps per token (K and V widths, in elements) or per sequence (recurrent state)."""
+    """The cache one layer keeps: per token (K and V widths, in elements) or per sequence (recurrent state)."""
 
     kind: str
     """"full", "sliding", "recurrent" or "none"."""
@@ -58,7 +58,7 @@ class ModelArchitecture:
     sliding_window: int | None = None
     context_length: int | None = None
     mla: bool = False
-    """True when K holds the compressed latent and no V cache exists (DeepSeek V2/V3 in llama.cpp)."""
+    """True when K contains the compressed latent and no V cache exists (DeepSeek V2/V3 in llama.cpp)."""
     weights_bytes: int | None = None
     """Bytes of the weight tensors as stored in the model files; None when no file was read."""
     parameter_count: int | None = None

@@ -404,13 +404,18 @@ class WorkbenchScreen(Screen[None]):
         self.task_view.show_status(self._t("app.status.applying", path=self.proposal.path))
         self._decide(self.current_task, self.proposal, True)
 
+    def _ready_task(self) -> Task | None:
+        """Return the current task when the screen is ready for a decision on it, else notify why not."""
+        if not self._check_ready():
+            return None
+        if self.current_task is None:
+            self.notify(self._t("app.toast.no_task"), severity="warning", markup=False)
+        return self.current_task
+
     def action_reject(self) -> None:
         """Reject the current task's proposal (or the failed task)."""
-        if not self._check_ready():
-            return
-        task = self.current_task
+        task = self._ready_task()
         if task is None:
-            self.notify(self._t("app.toast.no_task"), severity="warning", markup=False)
             return
         state = self.spec_tree.task_state(task.id)
         if state in (TaskState.APPLIED, TaskState.REJECTED):
@@ -422,11 +427,8 @@ class WorkbenchScreen(Screen[None]):
 
     def action_retry(self) -> None:
         """Ask for a note, then run the current task again with it."""
-        if not self._check_ready():
-            return
-        task = self.current_task
+        task = self._ready_task()
         if task is None:
-            self.notify(self._t("app.toast.no_task"), severity="warning", markup=False)
             return
 
         def retry_with(note: str | None) -> None:
